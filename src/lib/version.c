@@ -1,0 +1,7 @@
+#include "util/common.h"
+#include "wanctl/wanctl.h"
+
+const char *wan_version(void)
+{
+	return WANCTL_VERSION;
+}

@@ -1,0 +1,39 @@
+#ifndef WAN_UTIL_COMMON_H
+#define WAN_UTIL_COMMON_H
+/* Included first by every .c file of util/ and lib/. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "wanctl/error.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define WAN_BUG(msg) wan_bug(__FILE__, __LINE__, (msg))
+#define WAN_UNUSED __attribute__((unused))
+
+_Noreturn void wan_bug(const char *file, int line, const char *msg);
+
+/*
+ * snprintf that reports truncation: returns 0, or WAN_EINVAL (with a
+ * message) when the output did not fit.
+ */
+int wan_snprintf(char *dst, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* strdup that returns NULL on NULL input. */
+char *wan_strdup(const char *s);
+
+/* Monotonic and wall clocks. */
+double wan_now_mono(void);
+double wan_now_wall(void);
+
+/* "12.4 GiB" style size. */
+void wan_human_size(char *dst, size_t size, uint64_t bytes);
+
+#include "util/banned.h"
+
+#endif

@@ -1,0 +1,28 @@
+#ifndef WAN_UTIL_PATH_H
+#define WAN_UTIL_PATH_H
+/* Path helpers. Relative paths from manifests are checked here. */
+#include <stddef.h>
+#include <sys/types.h>
+
+#define WAN_PATH_MAX 4096
+
+/* dst = a + "/" + b; WAN_EINVAL when it does not fit. */
+int path_join(char *dst, size_t size, const char *a, const char *b);
+/*
+ * A confined relative path: not empty, not absolute, no "." or ".."
+ * component, no empty component ("a//b"), no backslash, no control
+ * characters, each component <= NAME_MAX, the whole < PATH_MAX.
+ * Returns 0 or WAN_EINVAL with a message naming the path.
+ */
+int path_check_relative(const char *p);
+/* mkdir -p with mode; existing directories are fine. */
+int path_mkdirs(const char *path, mode_t mode);
+/* Absolute, lexically normalised version of p relative to base (or cwd). */
+int path_absolute(char *dst, size_t size, const char *base, const char *p);
+/* rm -rf (does not follow symlinks). Missing is fine. */
+int path_remove_tree(const char *path);
+/* Open path beneath dirfd with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS)
+ * (falls back to a component walk with O_NOFOLLOW where openat2 is absent). */
+int path_open_beneath(int dirfd, const char *rel, int flags, mode_t mode);
+
+#endif

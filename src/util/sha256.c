@@ -1,0 +1,67 @@
+#include "util/common.h"
+#include "util/sha256.h"
+#include <openssl/evp.h>
+
+int wan_sha256_init(struct wan_sha256 *h)
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+	h->evp = NULL;
+	if (!c)
+		return wan_err(WAN_ENOMEM, "cannot allocate a SHA-256 context");
+	if (EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(c);
+		return wan_err(WAN_ERROR, "cannot initialise SHA-256");
+	}
+	h->evp = c;
+	return 0;
+}
+
+void wan_sha256_update(struct wan_sha256 *h, const void *data, size_t len)
+{
+	EVP_DigestUpdate(h->evp, data, len);
+}
+
+void wan_sha256_final_hex(struct wan_sha256 *h, char hex[WAN_SHA256_HEX])
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	EVP_DigestFinal_ex(h->evp, md, &n);
+	for (unsigned int i = 0; i < n && i < WAN_SHA256_LEN; i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 15];
+	}
+	hex[64] = '\0';
+	wan_sha256_release(h);
+}
+
+void wan_sha256_release(struct wan_sha256 *h)
+{
+	EVP_MD_CTX_free(h->evp);
+	h->evp = NULL;
+}
+
+void wan_sha256_hex(const void *data, size_t len, char hex[WAN_SHA256_HEX])
+{
+	struct wan_sha256 h;
+
+	if (wan_sha256_init(&h) < 0) {
+		memset(hex, '0', 64);
+		hex[64] = '\0';
+		return;
+	}
+	wan_sha256_update(&h, data, len);
+	wan_sha256_final_hex(&h, hex);
+}
+
+int wan_sha256_is_hex(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < 64; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[64] == '\0';
+}

@@ -1,0 +1,23 @@
+#ifndef WAN_UTIL_SHA256_H
+#define WAN_UTIL_SHA256_H
+/* SHA-256 through OpenSSL's EVP (uses the CPU's SHA extensions). */
+#include <stddef.h>
+#include <stdint.h>
+
+#define WAN_SHA256_LEN 32
+#define WAN_SHA256_HEX 65 /* 64 hex digits + NUL */
+
+struct wan_sha256 {
+	void *evp; /* EVP_MD_CTX * */
+};
+
+int wan_sha256_init(struct wan_sha256 *h);
+void wan_sha256_update(struct wan_sha256 *h, const void *data, size_t len);
+/* Writes the 64-hex digest and frees the context. */
+void wan_sha256_final_hex(struct wan_sha256 *h, char hex[WAN_SHA256_HEX]);
+void wan_sha256_release(struct wan_sha256 *h);
+void wan_sha256_hex(const void *data, size_t len, char hex[WAN_SHA256_HEX]);
+/* True when s is exactly 64 lowercase hex digits. */
+int wan_sha256_is_hex(const char *s);
+
+#endif

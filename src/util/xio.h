@@ -1,0 +1,51 @@
+#ifndef WAN_UTIL_XIO_H
+#define WAN_UTIL_XIO_H
+/*
+ * Every read and write of wanctl goes through here (git wrapper.c, SQLite
+ * aSyscall[]). The wrappers loop over short transfers, retry EINTR, turn a
+ * 0-byte write into ENOSPC, never retry close(), and open with O_CLOEXEC.
+ *
+ * In builds with WAN_TEST_HOOKS the environment variable WANCTL_FAULT
+ * injects faults: a comma-separated list of OP:N:WHAT, where OP is one of
+ * open, read, write, fsync, rename, link, mkdir, unlink, symlink, close,
+ * N is the 1-based occurrence of that operation in this process, and WHAT
+ * is an errno name (EIO, ENOSPC, EDQUOT, EROFS, EINTR), "short" (the write
+ * transfers half its bytes) or "kill" (SIGKILL before the call).
+ * WANCTL_NO_FSYNC=1 turns fsync into a no-op for fast ordinary test runs;
+ * crash tests never set it.
+ */
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+int xopen(const char *path, int flags, mode_t mode);
+int xopenat(int dirfd, const char *path, int flags, mode_t mode);
+/* Read up to len bytes, looping; returns bytes read (short only at EOF) or -1. */
+ssize_t xread(int fd, void *buf, size_t len);
+ssize_t xpread(int fd, void *buf, size_t len, off_t off);
+/* Write all of buf; 0 or -1 with errno (a 0-byte write gives ENOSPC). */
+int xwrite(int fd, const void *buf, size_t len);
+int xpwrite(int fd, const void *buf, size_t len, off_t off);
+int xfsync(int fd);
+/* close() once; reports a failing close (NFS reports write errors there). */
+int xclose(int fd);
+int xrenameat(int olddir, const char *oldp, int newdir, const char *newp,
+	      unsigned flags);
+int xrename(const char *oldp, const char *newp);
+int xlinkat(int olddir, const char *oldp, int newdir, const char *newp);
+int xmkdirat(int dirfd, const char *path, mode_t mode);
+int xunlinkat(int dirfd, const char *path, int flags);
+int xsymlinkat(const char *target, int dirfd, const char *linkp);
+
+/* Open dir (O_DIRECTORY), fsync it, close it. */
+int xfsync_dir(const char *path);
+/* fsync the directory holding path. */
+int xfsync_parent(const char *path);
+
+/* Number of fsyncs issued by this process (for tests and the audit). */
+uint64_t xio_fsync_count(void);
+/* True when WANCTL_NO_FSYNC is set. */
+int xio_fsync_disabled(void);
+
+#endif
