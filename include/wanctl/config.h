@@ -115,6 +115,9 @@ struct wan_config {
 	size_t nmodels;
 };
 
+/* The system-wide configuration file, last in the discovery order. */
+#define WAN_CONFIG_SYSTEM_PATH "/etc/wanctl/config.json"
+
 /*
  * Load the configuration: explicit path, else $WANCTL_CONFIG, else
  * ./wanctl.json, else /etc/wanctl/config.json, else defaults. Errors
@@ -133,14 +136,21 @@ json_t *wan_config_to_json(const struct wan_config *cfg);
 /* Write the template with every key and its default; refuses to
  * overwrite (WAN_EEXISTS). Published atomically. */
 int wan_config_write_template(const char *path);
+/* The template as JSON (new reference; NULL when out of memory): every key
+ * with its default, paths as written in the table (relative). */
+json_t *wan_config_template(void);
 /*
  * A model's spec name and absolute staging folder: from `models`, or the
  * catalog spec of the same name and the staging folder of the same name.
- * Strings point into cfg or into static storage; *source_out is written
- * into buf.
+ * *spec_out points into cfg or is `name` itself; the absolute staging
+ * folder is written into source_buf. WAN_EINVAL for an unsafe name (see
+ * wan_config_model_name_check) or a folder that does not fit.
  */
 int wan_config_model(const struct wan_config *cfg, const char *name,
 		     const char **spec_out, char *source_buf, size_t bufsize);
+/* 0 when name is one safe path component (not empty, not "." or "..", no
+ * slash or control character, <= 255 bytes), else WAN_EINVAL. */
+int wan_config_model_name_check(const char *name);
 
 /* Table of keys, for docs and tests: key path, type, default as JSON text,
  * description. Terminated by an entry with key == NULL. */
@@ -151,5 +161,9 @@ struct wan_config_key {
 	const char *doc;
 };
 const struct wan_config_key *wan_config_keys(void);
+/* The key table of docs/CONFIGURATION.md in Markdown (malloc'd; NULL when
+ * out of memory). tests/unit/test_config.c compares it with the doc;
+ * `wanctl config keys --markdown` prints it. */
+char *wan_config_keys_markdown(void);
 
 #endif
