@@ -383,8 +383,6 @@ static void type_name(const struct key *k, struct buf *b)
 		buf_printf(b, ", %s..%s", lo, hi);
 	else if (k->flags & F_MIN)
 		buf_printf(b, ", >= %s", lo);
-	if (k->flags & F_REQUIRED)
-		buf_adds(b, ", required");
 }
 
 static struct wan_config_key pub_keys[ARRAY_SIZE(keys) + 1];
