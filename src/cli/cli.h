@@ -68,6 +68,12 @@ const char *cli_size(uint64_t bytes);
  * (0, or 4 when a check failed). */
 int cli_print_report(struct cli *cli, const struct wan_report *r);
 
+/* Open the state folder of the configuration (lock when flags ask);
+ * prints what recovery did. Returns 0 or a library error. */
+struct wan_state;
+int cli_state_open(struct cli *cli, unsigned flags, double wait,
+		   struct wan_state **st);
+
 /* Commands. */
 int cmd_backup(struct cli *, int, char **);
 int cmd_config(struct cli *, int, char **);

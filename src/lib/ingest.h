@@ -1,0 +1,37 @@
+#ifndef WAN_LIB_INGEST_H
+#define WAN_LIB_INGEST_H
+/*
+ * Ingest: every staging file is copied once into the store while it is
+ * hashed (and, for safetensors, scanned for NaN/Inf), by a pool of
+ * workers. See store.c for the publish protocol of one object.
+ */
+#include "lib/source.h"
+#include "lib/state.h"
+
+struct ingest_opts {
+	enum wan_transfer transfer;
+	int workers;        /* 0: one per core (at most 16) */
+	bool rehash;        /* ignore the stat cache */
+	bool scan;          /* tensor scan of safetensors files */
+	const char *what;   /* progress label */
+};
+
+/*
+ * Plan: for each file, whether the stat cache knows its hash and the
+ * store already holds that object (no read needed). *to_copy = bytes that
+ * must be copied.
+ */
+int ingest_plan(struct wan_state *st, struct src_tree *t, bool rehash,
+		uint64_t *to_copy);
+/* Ingest all files; fills sha/copied/stats of each. */
+int ingest_tree(struct wan_state *st, struct src_tree *t,
+		const struct ingest_opts *o, uint64_t *copied, uint64_t *dedup);
+/*
+ * Store one open file (fd at offset 0, size bytes) as an object; the
+ * digest is written to sha. Used by ingest and by backup restore.
+ * expect_sha (may be NULL) must match or WAN_ECORRUPT.
+ */
+int store_put_fd(struct wan_state *st, int fd, const char *name, uint64_t size,
+		 const char *expect_sha, char sha[WAN_SHA256_HEX], uint64_t *copied);
+
+#endif

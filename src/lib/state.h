@@ -1,0 +1,43 @@
+#ifndef WAN_LIB_STATE_H
+#define WAN_LIB_STATE_H
+/* Internal view of an open state folder (store.h has the public API). */
+#include "util/common.h"
+#include "util/path.h"
+#include "wanctl/store.h"
+#include "lib/db.h"
+
+struct wan_state {
+	const struct wan_config *cfg;
+	char path[WAN_PATH_MAX];      /* <state> */
+	char target[WAN_PATH_MAX];    /* <target_models_path> */
+	char tmp[WAN_PATH_MAX];       /* <state>/tmp */
+	char rel_prefix[WAN_PATH_MAX]; /* relative path from target to <state>/releases */
+	int lockfd;                   /* -1 when not locked */
+	struct wan_db *db;
+	json_t *recovered;
+	char command[256];
+	unsigned tmp_seq;
+};
+
+/* A unique temp name under <state>/tmp: "<prefix>-<pid>-<seq>". */
+int state_tmp_name(struct wan_state *st, const char *prefix, char *buf, size_t size);
+/* Remove everything under <state>/tmp. */
+int state_sweep_tmp(struct wan_state *st);
+
+/* release.c */
+int release_switch(struct wan_state *st, const char *model, const char *id);
+int release_unlink(struct wan_state *st, const char *model);
+int release_exists(struct wan_state *st, const char *model, const char *id);
+/* Remove debris of interrupted switches in the target folder. */
+int release_sweep_target(struct wan_state *st);
+/* Publish a manifest (JSON text) and build the release tree. */
+int release_publish(struct wan_state *st, const char *model, const char *id,
+		    json_t *manifest);
+/* Check that every object of a manifest exists with the right size (and
+ * hash when full). Adds the names of the bad files to *bad (array). */
+int release_check_objects(struct wan_state *st, json_t *manifest, bool full,
+			  json_t *bad);
+/* deploy.c */
+int deploy_recover(struct wan_state *st);
+
+#endif
