@@ -657,6 +657,20 @@ static bool valid_metric(const char *s)
 	return true;
 }
 
+static bool valid_label_name(const char *s)
+{
+	if (!*s || (*s >= '0' && *s <= '9'))
+		return false;
+	for (; *s; s++) {
+		char c = *s;
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_'))
+			return false;
+	}
+	return true;
+}
+
 static bool valid_url(const char *s)
 {
 	if (strncmp(s, "http://", 7) && strncmp(s, "https://", 8))
@@ -1059,6 +1073,9 @@ static int set_value(struct pctx *p, const struct key *k, const char *dp,
 			return perr(p, dp, "must be an object of label values, got %s",
 				    json_kind(v));
 		json_object_foreach((json_t *)v, lk, lv) {
+			if (!valid_label_name(lk))
+				return perr(p, dp, "'%s' is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)",
+					    lk);
 			if (!json_is_string(lv))
 				return perr(p, dp, "%s: label values must be strings, got %s",
 					    lk, json_kind(lv));
@@ -1197,6 +1214,14 @@ static int finish(struct pctx *p, struct wan_config *cfg)
 			}
 		}
 	}
+	/* Staging is only ever read: production and backups live elsewhere. */
+	if (!strcmp(cfg->target_models_path, cfg->source_models_path))
+		return perr(p, "target_models_path", "must differ from source_models_path ('%s')",
+			    cfg->source_models_path);
+	if (!strcmp(cfg->backup_path, cfg->source_models_path) ||
+	    !strcmp(cfg->backup_path, cfg->target_models_path))
+		return perr(p, "backup_path", "must differ from source_models_path and target_models_path ('%s')",
+			    cfg->backup_path);
 	cfg->state_path_default = !cfg->state_path;
 	if (!cfg->state_path) {
 		if (path_join(buf, sizeof(buf), cfg->target_models_path, ".wanctl") < 0)

@@ -356,6 +356,9 @@ static void test_config_wrong_types(void **state)
 		     " \"comparison\": \">\", \"threshold\": 1, \"labels\": {\"model\": 3}}]}}",
 		     "monitoring.alert_rules[0].labels: model: label values must be strings", NULL);
 	expect_error("{\"models\": []}", "models: must be an object", NULL);
+	expect_error("{\"monitoring\": {\"alert_rules\": [{\"name\": \"x\", \"metric\": \"m\","
+		     " \"comparison\": \">\", \"threshold\": 1, \"labels\": {\"a-b\": \"3\"}}]}}",
+		     "monitoring.alert_rules[0].labels: 'a-b' is not a label name", NULL);
 	expect_error("[1, 2]", "must be a JSON object", NULL);
 }
 
@@ -399,6 +402,10 @@ static void test_config_bad_values(void **state)
 		     "validation.max_regression_percent: must be <= 100", NULL);
 	expect_error("{\"validation\": {\"min_vram_gb\": -1}}",
 		     "validation.min_vram_gb: must be >= 0", NULL);
+	expect_error("{\"source_models_path\": \"m\", \"target_models_path\": \"./m/\"}",
+		     "target_models_path: must differ from source_models_path ('/srv/m')", NULL);
+	expect_error("{\"backup_path\": \"models/production\"}",
+		     "backup_path: must differ", NULL);
 	expect_error("{\"validation\": {\"readiness_url\": \"ftp://x\"}}",
 		     "validation.readiness_url", "http", NULL);
 	expect_error("{\"monitoring\": {\"alert_handlers\": [{\"type\": \"pager\"}]}}",
@@ -833,6 +840,79 @@ static void test_config_doc_in_sync(void **state)
 	free(doc);
 }
 
+/* Mangled configurations load or fail with WAN_ECONFIG; they never crash
+ * (run under ASan by make check). */
+static void test_config_mutations(void **state)
+{
+	static const char alphabet[] = "{}[]\":,.-+eE0123456789 \\tnul\n/ax\x01\xff";
+	json_t *t = wan_config_template();
+	char *text = json_dumps(t, JSON_COMPACT), *m;
+	size_t len = strlen(text), rounds = getenv("WANCTL_QUICK") ? 300 : 3000;
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	int loaded = 0;
+
+	(void)state;
+	json_decref(t);
+	m = malloc(len * 2 + 1);
+	assert_non_null(m);
+	for (size_t r = 0; r < rounds; r++) {
+		struct wan_config *cfg = NULL;
+		size_t n = len, edits;
+		int err;
+
+		memcpy(m, text, len + 1);
+#define RND() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
+		edits = 1 + RND() % 4;
+		for (size_t e = 0; e < edits && n; e++) {
+			size_t at = RND() % n, span = 1 + RND() % 16;
+
+			switch (RND() % 4) {
+			case 0: /* replace a byte */
+				m[at] = alphabet[RND() % (sizeof(alphabet) - 1)];
+				break;
+			case 1: /* delete a span */
+				if (at + span > n)
+					span = n - at;
+				memmove(m + at, m + at + span, n - at - span + 1);
+				n -= span;
+				break;
+			case 2: /* duplicate a span */
+				if (at + span > n)
+					span = n - at;
+				if (n + span <= len * 2) {
+					memmove(m + at + span, m + at, n - at + 1);
+					n += span;
+				}
+				break;
+			default: /* truncate */
+				m[at] = '\0';
+				n = at;
+				break;
+			}
+		}
+		m[n] = '\0';
+		err = wan_config_load_string(&cfg, m, "fuzz.json", "/srv");
+		if (err != 0 && err != WAN_ECONFIG)
+			fail_msg("unexpected error %d (%s) for %s", err, wan_errmsg(), m);
+		if (!err) {
+			json_t *again = wan_config_to_json(cfg);
+
+			assert_non_null(again);
+			json_decref(again);
+			loaded++;
+		} else {
+			assert_null(cfg);
+			assert_non_null(strstr(wan_errmsg(), "'fuzz.json'"));
+		}
+		wan_config_free(cfg);
+#undef RND
+	}
+	/* Some mutations keep the document valid (a changed digit...). */
+	assert_true(loaded > 0);
+	free(m);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -850,6 +930,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config_model_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_key_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_doc_in_sync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_mutations, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
