@@ -5,10 +5,17 @@ set -eu
 W=${WANCTL:-build/wanctl}
 case $W in /*) ;; *) W=$PWD/$W ;; esac
 SCRATCH=$(mktemp -d /tmp/wanctl-t_config.XXXXXX)
-trap 'rm -rf "$SCRATCH"' EXIT
 unset WANCTL_CONFIG
 pass=0
 failed=0
+finish() {
+	local rc=$?
+	rm -rf "$SCRATCH"
+	# A failing `run` outside a condition ends the script under set -e.
+	[ "$rc" -eq 0 ] || echo "t_config: $pass passed, $failed failed (stopped early)"
+	exit "$rc"
+}
+trap finish EXIT
 
 ok() { pass=$((pass + 1)); }
 bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
@@ -181,6 +188,12 @@ if [ -n "${WANCTL_SRC:-}" ] && [ -f "$WANCTL_SRC/docs/CONFIGURATION.md" ]; then
 		sed '1d;$d' >"$SCRATCH/doc-table"
 	check "docs/CONFIGURATION.md matches 'config keys --markdown'" \
 		cmp -s "$SCRATCH/doc-table" "$SCRATCH/out"
+	# The example of the doc is a valid configuration.
+	sed -n '/^## Example/,$p' "$WANCTL_SRC/docs/CONFIGURATION.md" |
+		sed -n '/^```json/,/^```/p' | sed '1d;$d' >"$SCRATCH/example.json"
+	run 0 "$W" --config "$SCRATCH/example.json" --json config show
+	check "the doc's example loads" \
+		test "$(jq -r '.models["t2v-A14B"].source' "$SCRATCH/out")" = Wan2.2-T2V-A14B
 fi
 
 echo "t_config: $pass passed, $failed failed"
