@@ -67,7 +67,10 @@ int wan_err_prefix(int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(pre, sizeof(pre), fmt, ap);
 	va_end(ap);
-	snprintf(errbuf, sizeof(errbuf), "%s: %s", pre, old);
+	/* Using the result keeps -Wformat-truncation (Debug builds) quiet; a
+	 * message cut at the end of the buffer is acceptable. */
+	if (snprintf(errbuf, sizeof(errbuf), "%s: %s", pre, old) < 0)
+		errbuf[0] = '\0';
 	return code;
 }
 
