@@ -109,6 +109,21 @@ check "init FILE writes FILE" jq -e .deployment "$SCRATCH/other.json" >/dev/null
 run 1 "$W" config init "$SCRATCH/no/such/dir/c.json"
 run 2 "$W" config init a.json b.json
 
+# A failed write, fsync or link leaves nothing behind (WANCTL_FAULT hooks).
+for fault in write:1:ENOSPC fsync:1:EIO link:1:EIO; do
+	mkdir -p "$SCRATCH/fault"
+	rc=0
+	WANCTL_FAULT=$fault "$W" config init "$SCRATCH/fault/c.json" 2>"$SCRATCH/err" || rc=$?
+	if [ "$rc" -eq 0 ] && [ -f "$SCRATCH/fault/c.json" ]; then
+		echo "note: fault hooks not compiled in; skipping $fault" >&2
+	elif [ "$rc" -eq 1 ] && [ -z "$(ls -A "$SCRATCH/fault")" ]; then
+		ok
+	else
+		bad "init under $fault: exit $rc, left: $(ls -A "$SCRATCH/fault") $(cat "$SCRATCH/err")"
+	fi
+	rm -rf "$SCRATCH/fault"
+done
+
 # Discovery: ./wanctl.json, then $WANCTL_CONFIG over it, then --config.
 echo '{"deployment": {"keep_releases": 7}}' >wanctl.json.new
 mv wanctl.json.new wanctl.json
