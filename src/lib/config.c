@@ -1604,26 +1604,26 @@ int wan_config_write_template(const char *path)
 		goto out;
 	fd = xopen(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
 	if (fd < 0) {
-		err = wan_err_sys(0, "cannot create '%s'", tmp);
+		err = wan_err_sys(0, "cannot create a temporary file for '%s' in '%s'", path, dir);
 		goto out;
 	}
 	tmp_made = true;
 	if (fchmod(fd, 0644) < 0) {
-		err = wan_err_sys(0, "cannot chmod '%s'", tmp);
+		err = wan_err_sys(0, "cannot write '%s'", path);
 		goto out;
 	}
 	if (xwrite(fd, text, strlen(text)) < 0 || xwrite(fd, "\n", 1) < 0) {
-		err = wan_err_sys(0, "cannot write '%s'", tmp);
+		err = wan_err_sys(0, "cannot write '%s'", path);
 		goto out;
 	}
 	if (xfsync(fd) < 0) {
-		err = wan_err_sys(0, "cannot fsync '%s'", tmp);
+		err = wan_err_sys(0, "cannot write '%s' (fsync)", path);
 		goto out;
 	}
 	err = xclose(fd);
 	fd = -1;
 	if (err < 0) {
-		err = wan_err_sys(0, "cannot close '%s'", tmp);
+		err = wan_err_sys(0, "cannot write '%s' (close)", path);
 		goto out;
 	}
 	/* Publish without replacing: link() fails with EEXIST. */
