@@ -458,7 +458,7 @@ static int write_dit(struct fx *f, const struct wan_dit *dit, bool first,
 	uint32_t nshards = dit->shards == WAN_SHARDS_ANY ? 4 : dit->shards;
 	unsigned flags = wan_arch_flags_for(f->spec);
 	const char *nan = NULL;
-	uint64_t total = 0, nan_index = 0;
+	uint64_t total = 0, nan_index = UINT64_MAX;
 	char rel[WAN_PATH_MAX], name[128];
 	int err;
 
@@ -505,7 +505,7 @@ static int write_dit(struct fx *f, const struct wan_dit *dit, bool first,
 		rel_in(rel, sizeof(rel), dit->folder, "diffusion_pytorch_model.safetensors");
 		if ((err = write_st(f, rel, l, idx, nkeep, o->variant, nan, &nan_index)) < 0)
 			goto out;
-		if (nan)
+		if (nan && nan_index != UINT64_MAX)
 			set_str(f->res->defect_path, sizeof(f->res->defect_path), rel);
 	} else {
 		uint64_t cum = 0;
@@ -572,7 +572,7 @@ static int write_dit(struct fx *f, const struct wan_dit *dit, bool first,
 			goto out;
 	}
 	if (nan) {
-		if (!f->res->defect_path[0]) {
+		if (nan_index == UINT64_MAX) {
 			err = wan_err(WAN_EINVAL, "cannot plant a NaN: no tensor '%s' in the fixture", nan);
 			goto out;
 		}
