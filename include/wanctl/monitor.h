@@ -337,6 +337,8 @@ struct wan_monitor_opts {
 	/* Called once the listener is up (daemon readiness), may be NULL. */
 	void (*ready)(void *ud, int err, const char *msg);
 	void *ready_ud;
+	/* once: receives the /api/v1/status document (new reference). */
+	json_t **status_out;
 };
 
 /*
@@ -346,5 +348,18 @@ struct wan_monitor_opts {
  */
 int wan_monitor_run(const struct wan_config *cfg,
 		    const struct wan_monitor_opts *o);
+
+/*
+ * The pid file <state>/monitor.pid, locked with flock(2) for the life of
+ * the monitor. wan_monitor_lock() takes it (WAN_ELOCKED with the
+ * holder's pid when another monitor runs) and returns the open fd in
+ * *fd; wan_monitor_write_pid() records the current pid in it.
+ * wan_monitor_running() gives the pid of a running monitor, or 0.
+ */
+int wan_monitor_lock(const char *state, int *fd);
+int wan_monitor_write_pid(int fd);
+int wan_monitor_running(const char *state, long *pid);
+/* <state> of cfg (state_path, else <target_models_path>/.wanctl). */
+int wan_monitor_state_path(const struct wan_config *cfg, char *buf, size_t size);
 
 #endif

@@ -382,6 +382,8 @@ static void alert_step(struct wan_alert_engine *e, struct wan_alert *a,
 		} else {
 			a->state = WAN_ALERT_PENDING;
 			a->active_since = now;
+			a->severity = r->severity;
+			alert_summary(a, r);
 			out_transition(o, a, from, now);
 		}
 		break;
