@@ -54,8 +54,10 @@ static int tree_mkdirs(const char *root, const char *rel, json_t *dirs)
 		if (p[i] != '/')
 			continue;
 		p[i] = '\0';
-		if (mkdir(p, 0755) == 0)
+		if (mkdir(p, 0755) == 0) {
+			chmod(p, 0755); /* whatever the umask: servers of any user read it */
 			json_array_append_new(dirs, json_string(p));
+		}
 		else if (errno != EEXIST)
 			return wan_err_sys(0, "cannot create '%s'", p);
 		p[i] = '/';
@@ -103,7 +105,7 @@ int release_publish(struct wan_state *st, const char *model, const char *id,
 	}
 	if ((err = state_tmp_name(st, "rel", tmp, sizeof(tmp))) < 0)
 		goto out;
-	if (mkdir(tmp, 0755) < 0) {
+	if (mkdir(tmp, 0755) < 0 || chmod(tmp, 0755) < 0) {
 		err = wan_err_sys(0, "cannot create '%s'", tmp);
 		goto out;
 	}

@@ -14,6 +14,7 @@
 #include "wanctl/log.h"
 #include "util/sha256.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -173,6 +174,34 @@ static int state_lock(struct wan_state *st, double wait_seconds)
 	return 0;
 }
 
+/* Is there anything for recovery to do? (Read-only commands take the lock
+ * only then, so that they never make a concurrent deploy exit 3.) */
+static bool recovery_needed(struct wan_state *st)
+{
+	sqlite3_stmt *q = NULL;
+	bool busy = false;
+	DIR *d;
+	struct dirent *de;
+
+	if (wan_db_prepare(st->db, &q, "SELECT 1 FROM deployments WHERE status IN"
+			   " ('pending','ingesting','switching','verifying') LIMIT 1") == 0) {
+		busy = sqlite3_step(q) == SQLITE_ROW;
+		sqlite3_finalize(q);
+	}
+	if (busy)
+		return true;
+	d = opendir(st->tmp);
+	if (!d)
+		return false;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			busy = true;
+			break;
+		}
+	closedir(d);
+	return busy;
+}
+
 int state_tmp_name(struct wan_state *st, const char *prefix, char *buf, size_t size)
 {
 	return wan_snprintf(buf, size, "%s/%s-%ld-%u", st->tmp, prefix,
@@ -225,7 +254,7 @@ int wan_state_open(struct wan_state **out, const struct wan_config *cfg,
 	if (!(flags & WAN_STATE_NO_RECOVER) && create) {
 		/* Read-only commands recover too when nobody else holds the lock. */
 		bool took = false;
-		if (st->lockfd < 0 && state_lock(st, 0) == 0)
+		if (st->lockfd < 0 && recovery_needed(st) && state_lock(st, 0) == 0)
 			took = true;
 		if (st->lockfd >= 0 && (err = wan_state_recover(st)) < 0)
 			goto fail;

@@ -211,7 +211,7 @@ int store_put_fd(struct wan_state *st, int fd, const char *name, uint64_t size,
 	if (!s.buf)
 		return wan_err(WAN_ENOMEM, "out of memory");
 	out = xopen(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0444);
-	if (out < 0) {
+	if (out < 0 || fchmod(out, 0444) < 0) {
 		err = wan_err_sys(0, "cannot create '%s'", tmp);
 		goto out;
 	}
@@ -355,6 +355,11 @@ static int ingest_one(struct ingest_ctx *c, struct src_file *f, char *buf,
 			goto out;
 		}
 		tmp_made = true;
+		/* The staging inode becomes the object: make it immutable (S3). */
+		if (fchmod(in, 0444) < 0) {
+			err = wan_err_sys(0, "cannot make '%s' read-only", f->abs);
+			goto out;
+		}
 	} else {
 		out = xopen(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0444);
 		if (out < 0) {
@@ -362,6 +367,10 @@ static int ingest_one(struct ingest_ctx *c, struct src_file *f, char *buf,
 			goto out;
 		}
 		tmp_made = true;
+		if (fchmod(out, 0444) < 0) {
+			err = wan_err_sys(0, "cannot chmod '%s'", tmp);
+			goto out;
+		}
 		if (mode == WAN_TRANSFER_REFLINK || (mode == WAN_TRANSFER_AUTO && c->reflink_ok != 0)) {
 			if (ioctl(out, FICLONE, in) == 0) {
 				c->reflink_ok = 1;
@@ -412,10 +421,15 @@ static int ingest_one(struct ingest_ctx *c, struct src_file *f, char *buf,
 			goto out;
 		}
 	} else if (mode == WAN_TRANSFER_HARDLINK) {
-		if (xfsync(in) < 0) {
+		/* The staging inode itself is published: fsync it through the
+		 * name that will be linked (S1). */
+		int tfd = xopen(tmp, O_RDONLY | O_NOFOLLOW, 0);
+		if (tfd < 0 || xfsync(tfd) < 0) {
 			err = wan_err_sys(0, "cannot fsync '%s'", f->abs);
+			xclose(tfd);
 			goto out;
 		}
+		xclose(tfd);
 	}
 	if ((err = object_publish(st, tmp, f->sha, f->size, &existed)) < 0)
 		goto out;
