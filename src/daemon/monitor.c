@@ -509,7 +509,7 @@ static void take_sample(struct mon *m, struct wan_sample_set *s, json_t *status)
 	json_object_set_new(sys, "disks", disks);
 
 	wan_nvml_query(&g, &ng, driver, sizeof(driver));
-	wan_samples_add(s, "wanctl_gpu_count", (double)ng, NULL);
+	wan_samples_add(s, "wanctl_gpus_visible", (double)ng, NULL);
 	for (size_t i = 0; i < ng; i++) {
 		char idx[16];
 		double ratio = g[i].mem_total ? (double)g[i].mem_used / (double)g[i].mem_total : NAN;

@@ -24,7 +24,7 @@ static const struct wan_metric_def metric_defs[] = {
 	{ "wanctl_disk_free_bytes", "gauge", "Bytes available to wanctl on the filesystem holding the path.", true },
 	{ "wanctl_disk_free_ratio", "gauge", "Available bytes as a share of the filesystem size (0-1).", true },
 	{ "wanctl_disk_inodes_used_ratio", "gauge", "Inodes in use as a share of the filesystem's inodes (0-1).", true },
-	{ "wanctl_gpu_count", "gauge", "GPUs visible through NVML (0: none, or no NVML).", true },
+	{ "wanctl_gpus_visible", "gauge", "GPUs visible through NVML (0: none, or no NVML).", true },
 	{ "wanctl_gpu_info", "gauge", "GPU name, UUID and driver version (always 1).", false },
 	{ "wanctl_gpu_memory_total_bytes", "gauge", "GPU memory.", false },
 	{ "wanctl_gpu_memory_used_bytes", "gauge", "GPU memory in use.", true },
