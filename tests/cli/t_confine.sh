@@ -1,0 +1,80 @@
+#!/bin/bash
+# Confinement (reliability plan items 18, 20): temp names pre-created as
+# symlinks are not followed, group/other-writable state folders are refused,
+# manifests with escaping or duplicate paths are refused before any write,
+# staging entries that are not files or folders are refused; sentinel
+# files outside the roots stay byte-identical.
+T=t_confine; . "$(dirname "$0")/../crash/lib.sh"
+export WANCTL_NO_FSYNC=1
+cd "$SCRATCH"
+cat > wanctl.json <<JSON
+{"source_models_path":"staging","target_models_path":"production","backup_path":"backups",
+ "backup":{"before_deploy":false}}
+JSON
+mkdir -p outside
+echo "sentinel" > outside/sentinel
+mkdir -p outside/dir && echo keep > outside/dir/keep
+sum0=$(cd outside && find . -type f -exec sha256sum {} + | sort)
+"$MKF" staging/t2v-1.3B t2v-1.3B >/dev/null
+"$W" deploy t2v-1.3B >/dev/null 2>&1 && ok || bad "first deploy"
+id=$(basename "$(readlink production/t2v-1.3B)")
+
+# 1. Symlinks planted in tmp/ (the names wanctl uses and others).
+ln -s "$SCRATCH/outside/sentinel" production/.wanctl/tmp/obj-1-0
+ln -s "$SCRATCH/outside/dir" production/.wanctl/tmp/rel-1-0
+ln -s "$SCRATCH/outside/sentinel" production/.wanctl/tmp/manifest-1-0
+"$MKF" staging/t2v-1.3B t2v-1.3B --variant 1 >/dev/null
+"$W" deploy t2v-1.3B >/dev/null 2>&1 && ok || bad "deploy with planted tmp symlinks"
+[ -z "$(ls -A production/.wanctl/tmp)" ] && ok || bad "tmp/ not swept"
+sum1=$(cd outside && find . -type f -exec sha256sum {} + | sort)
+[ "$sum0" = "$sum1" ] && ok || bad "files outside the roots changed"
+
+# 2. A group- or other-writable state folder is refused.
+chmod 0777 production/.wanctl
+set +e
+"$W" deploy t2v-1.3B >/dev/null 2>err; rc=$?
+set -e
+[ $rc -ne 0 ] && grep -q "writable by group or others" err && ok || bad "writable state folder accepted (rc $rc): $(cat err)"
+chmod 0755 production/.wanctl
+
+# 3. Manifests that escape or repeat paths are refused by what reads them.
+man=production/.wanctl/releases/t2v-1.3B/$id.json
+cp "$man" good.json
+for evil in '../../../outside/sentinel' '/etc/passwd' 'a//b' './config.json' '' 'a\\b'; do
+	chmod u+w "$man"
+	jq --arg p "$evil" '.files[0].path = $p | del(.release)' good.json > "$man"
+	set +e
+	"$W" rollback --model t2v-1.3B --to "$id" >/dev/null 2>err; rc=$?
+	set -e
+	if [ $rc -ne 0 ] && grep -q "manifest" err; then ok; else bad "manifest path '$evil' accepted (rc $rc)"; fi
+done
+chmod u+w "$man"
+jq '.files[1] = .files[0] | del(.release)' good.json > "$man"
+set +e
+"$W" rollback --model t2v-1.3B --to "$id" >/dev/null 2>err; rc=$?
+set -e
+[ $rc -ne 0 ] && grep -q "duplicate\|not sorted" err && ok || bad "duplicate manifest path accepted: $(cat err)"
+jq '.files[0].size = -1' good.json > "$man"
+set +e
+"$W" rollback --model t2v-1.3B --to "$id" >/dev/null 2>err; rc=$?
+set -e
+[ $rc -ne 0 ] && ok || bad "negative size accepted"
+cp good.json "$man"
+sum2=$(cd outside && find . -type f -exec sha256sum {} + | sort)
+[ "$sum0" = "$sum2" ] && ok || bad "files outside the roots changed by manifest attacks"
+
+# 4. Staging entries that are neither files nor folders, and links out.
+mkdir -p staging/evil && cp -a staging/t2v-1.3B/. staging/evil/
+mkfifo staging/evil/fifo
+set +e
+"$W" deploy evil >/dev/null 2>err; rc=$?
+set -e
+[ $rc -ne 0 ] && grep -q "fifo" err && ok || bad "a fifo in staging accepted: $(cat err)"
+rm staging/evil/fifo
+ln -s "$SCRATCH/outside/dir" staging/evil/escape
+set +e
+"$W" deploy evil >/dev/null 2>err; rc=$?
+set -e
+[ $rc -ne 0 ] && grep -q "outside the staging tree" err && ok || bad "a link out of staging accepted: $(cat err)"
+[ ! -e production/evil ] && ok || bad "production changed by a refused deploy"
+wt_done
