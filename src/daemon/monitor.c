@@ -786,7 +786,9 @@ int wan_monitor_run(const struct wan_config *cfg, const struct wan_monitor_opts 
 	snprintf(m.listen, sizeof(m.listen), "%s",
 		 o->listen ? o->listen : cfg->monitoring.listen ? cfg->monitoring.listen :
 		 "127.0.0.1:9731");
-	snprintf(m.generator, sizeof(m.generator), "http://%s/api/v1/status", m.listen);
+	snprintf(m.generator, sizeof(m.generator), "http://%s/api/v1/status",
+		 m.listen[0] ? m.listen : cfg->monitoring.listen ? cfg->monitoring.listen :
+		 "127.0.0.1:9731");
 	apply_config(&m);
 	ao = alert_opts(&m);
 	if ((err = wan_db_open(&m.db, m.state)) < 0 ||
