@@ -1,0 +1,669 @@
+/*
+ * Backup object codec: independent zstd frames of at most BK_FRAME_RAW raw
+ * bytes, the float tensors of safetensors files stored as byte planes, and
+ * a trailing index in a zstd skippable frame (format in backup_internal.h).
+ *
+ * Why byte planes: in bf16/fp16/fp32 weights the sign+exponent byte is
+ * highly repetitive while the low mantissa bytes are nearly random; mixed
+ * together zstd finds few matches, grouped it codes the exponent plane
+ * well and leaves the noise alone (the ZipNN observation).
+ *
+ * Memory is flat: one frame's raw bytes, its transformed copy and its
+ * compressed form, whatever the file's size.
+ */
+#include "lib/backup_internal.h"
+#include "util/crc32.h"
+#include "util/xio.h"
+#include "wanctl/formats.h"
+#include "wanctl/log.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <zstd.h>
+
+#define BK_SKIP_MAGIC 0x184D2A5Eu
+#define BK_INDEX_FIXED 60u      /* "WBK1" .. nsegs */
+#define BK_INDEX_FOOT 12u       /* crc, payload_len, "WBKX" */
+#define BK_FRAME_REC 20u
+#define BK_SEG_REC 20u
+
+const char *bk_codec_name(uint32_t codec)
+{
+	return codec == BK_CODEC_BYTEPLANE ? "byteplane+zstd" : "zstd";
+}
+
+/* ---- byte planes ---- */
+
+void bk_planes_split(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem)
+{
+	if (elem == 2) {
+		uint8_t *p0 = dst, *p1 = dst + n;
+		for (size_t i = 0; i < n; i++) {
+			p0[i] = src[2 * i];
+			p1[i] = src[2 * i + 1];
+		}
+	} else if (elem == 4) {
+		uint8_t *p0 = dst, *p1 = dst + n, *p2 = dst + 2 * n, *p3 = dst + 3 * n;
+		for (size_t i = 0; i < n; i++) {
+			p0[i] = src[4 * i];
+			p1[i] = src[4 * i + 1];
+			p2[i] = src[4 * i + 2];
+			p3[i] = src[4 * i + 3];
+		}
+	} else {
+		for (unsigned k = 0; k < elem; k++)
+			for (size_t i = 0; i < n; i++)
+				dst[k * n + i] = src[i * elem + k];
+	}
+}
+
+void bk_planes_join(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem)
+{
+	if (elem == 2) {
+		const uint8_t *p0 = src, *p1 = src + n;
+		for (size_t i = 0; i < n; i++) {
+			dst[2 * i] = p0[i];
+			dst[2 * i + 1] = p1[i];
+		}
+	} else if (elem == 4) {
+		const uint8_t *p0 = src, *p1 = src + n, *p2 = src + 2 * n, *p3 = src + 3 * n;
+		for (size_t i = 0; i < n; i++) {
+			dst[4 * i] = p0[i];
+			dst[4 * i + 1] = p1[i];
+			dst[4 * i + 2] = p2[i];
+			dst[4 * i + 3] = p3[i];
+		}
+	} else {
+		for (unsigned k = 0; k < elem; k++)
+			for (size_t i = 0; i < n; i++)
+				dst[i * elem + k] = src[k * n + i];
+	}
+}
+
+/* ---- little-endian helpers ---- */
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static int hex_nibble(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* ---- the index ---- */
+
+void bk_index_release(struct bk_index *ix)
+{
+	free(ix->frames);
+	free(ix->segs);
+	memset(ix, 0, sizeof(*ix));
+}
+
+int bk_index_parse(struct bk_index *ix, const void *payload, size_t len,
+		   uint64_t data_size, const char *name)
+{
+	const uint8_t *p = payload;
+	uint64_t need, comp_sum = 0, raw_sum = 0;
+	uint32_t seg_sum = 0;
+	static const char hexd[] = "0123456789abcdef";
+
+	memset(ix, 0, sizeof(*ix));
+	if (len < BK_INDEX_FIXED + BK_INDEX_FOOT || memcmp(p, "WBK1", 4) ||
+	    memcmp(p + len - 4, "WBKX", 4))
+		return wan_err(WAN_ECORRUPT, "backup object '%s': no valid index", name);
+	if (get32(p + len - 8) != len)
+		return wan_err(WAN_ECORRUPT, "backup object '%s': index length mismatch", name);
+	if (wan_crc32(0, p, len - BK_INDEX_FOOT) != get32(p + len - 12))
+		return wan_err(WAN_ECORRUPT, "backup object '%s': index checksum mismatch "
+			       "(the end of the file is damaged)", name);
+	if (get32(p + 4) != 1)
+		return wan_err(WAN_ECORRUPT, "backup object '%s': unknown index version %u",
+			       name, get32(p + 4));
+	ix->raw_size = get64(p + 8);
+	for (int i = 0; i < 32; i++) {
+		ix->sha[2 * i] = hexd[p[16 + i] >> 4];
+		ix->sha[2 * i + 1] = hexd[p[16 + i] & 15];
+	}
+	ix->sha[64] = '\0';
+	ix->codec = get32(p + 48);
+	ix->nframes = get32(p + 52);
+	ix->nsegs = get32(p + 56);
+	ix->data_size = data_size;
+	if (ix->codec != BK_CODEC_ZSTD && ix->codec != BK_CODEC_BYTEPLANE)
+		return wan_err(WAN_ECORRUPT, "backup object '%s': unknown codec %u", name, ix->codec);
+	if (ix->codec == BK_CODEC_ZSTD && ix->nsegs)
+		return wan_err(WAN_ECORRUPT, "backup object '%s': plain object with byte planes", name);
+	need = BK_INDEX_FIXED + BK_INDEX_FOOT + (uint64_t)ix->nframes * BK_FRAME_REC +
+	       (uint64_t)ix->nsegs * BK_SEG_REC;
+	if (need != len)
+		return wan_err(WAN_ECORRUPT, "backup object '%s': index of %zu bytes does not hold "
+			       "%u frames and %u segments", name, len, ix->nframes, ix->nsegs);
+	ix->frames = calloc(ix->nframes ? ix->nframes : 1, sizeof(*ix->frames));
+	ix->segs = calloc(ix->nsegs ? ix->nsegs : 1, sizeof(*ix->segs));
+	if (!ix->frames || !ix->segs) {
+		bk_index_release(ix);
+		return wan_err(WAN_ENOMEM, "out of memory reading the index of '%s'", name);
+	}
+	const uint8_t *fr = p + BK_INDEX_FIXED;
+	const uint8_t *sg = fr + (size_t)ix->nframes * BK_FRAME_REC;
+	for (uint32_t i = 0; i < ix->nframes; i++) {
+		struct bk_frame *f = &ix->frames[i];
+		uint64_t end = 0;
+
+		f->comp = get64(fr + (size_t)i * BK_FRAME_REC);
+		f->raw = get64(fr + (size_t)i * BK_FRAME_REC + 8);
+		f->nseg = get32(fr + (size_t)i * BK_FRAME_REC + 16);
+		f->comp_off = comp_sum;
+		f->raw_off = raw_sum;
+		f->first_seg = seg_sum;
+		if (f->comp == 0 || f->raw == 0 || f->raw > BK_FRAME_MAX ||
+		    __builtin_add_overflow(comp_sum, f->comp, &comp_sum) ||
+		    __builtin_add_overflow(raw_sum, f->raw, &raw_sum) ||
+		    comp_sum > data_size || raw_sum > ix->raw_size ||
+		    f->nseg > ix->nsegs - seg_sum)
+			goto bad_frame;
+		for (uint32_t k = 0; k < f->nseg; k++) {
+			const uint8_t *s = sg + (size_t)(seg_sum + k) * BK_SEG_REC;
+			struct bk_seg *sd = &ix->segs[seg_sum + k];
+			uint64_t e;
+
+			sd->off = get64(s);
+			sd->len = get64(s + 8);
+			sd->elem = get32(s + 16);
+			if ((sd->elem != 2 && sd->elem != 4 && sd->elem != 8) || sd->len == 0 ||
+			    sd->len % sd->elem || sd->off < end ||
+			    __builtin_add_overflow(sd->off, sd->len, &e) || e > f->raw)
+				return bk_index_release(ix),
+				       wan_err(WAN_ECORRUPT, "backup object '%s': frame %u: bad "
+					       "byte-plane segment %u", name, i, k);
+			end = e;
+		}
+		seg_sum += f->nseg;
+	}
+	if (comp_sum != data_size || raw_sum != ix->raw_size || seg_sum != ix->nsegs) {
+		bk_index_release(ix);
+		return wan_err(WAN_ECORRUPT, "backup object '%s': frames cover %llu of %llu stored "
+			       "bytes and %llu of %llu file bytes (truncated or damaged)", name,
+			       (unsigned long long)comp_sum, (unsigned long long)data_size,
+			       (unsigned long long)raw_sum, (unsigned long long)ix->raw_size);
+	}
+	return 0;
+bad_frame:
+	bk_index_release(ix);
+	return wan_err(WAN_ECORRUPT, "backup object '%s': frame table is inconsistent with "
+		       "the file (truncated or damaged)", name);
+}
+
+int bk_index_read(struct bk_index *ix, int fd, uint64_t file_size, const char *name)
+{
+	uint8_t foot[BK_INDEX_FOOT], head[8];
+	uint8_t *payload = NULL;
+	uint32_t plen;
+	int err;
+
+	memset(ix, 0, sizeof(*ix));
+	if (file_size < 8 + BK_INDEX_FIXED + BK_INDEX_FOOT)
+		return wan_err(WAN_ECORRUPT, "backup object '%s' is too short (%llu bytes)", name,
+			       (unsigned long long)file_size);
+	if (xpread(fd, foot, sizeof(foot), (off_t)(file_size - sizeof(foot))) != (ssize_t)sizeof(foot))
+		return wan_err_sys(WAN_EIO, "cannot read backup object '%s'", name);
+	plen = get32(foot + 4);
+	if (memcmp(foot + 8, "WBKX", 4) || plen < BK_INDEX_FIXED + BK_INDEX_FOOT ||
+	    plen > BK_INDEX_MAX || (uint64_t)plen + 8 > file_size)
+		return wan_err(WAN_ECORRUPT, "backup object '%s': no valid index at its end "
+			       "(truncated or damaged)", name);
+	if (xpread(fd, head, 8, (off_t)(file_size - plen - 8)) != 8)
+		return wan_err_sys(WAN_EIO, "cannot read backup object '%s'", name);
+	if (get32(head) != BK_SKIP_MAGIC || get32(head + 4) != plen)
+		return wan_err(WAN_ECORRUPT, "backup object '%s': index frame header damaged", name);
+	payload = malloc(plen);
+	if (!payload)
+		return wan_err(WAN_ENOMEM, "out of memory reading '%s'", name);
+	if (xpread(fd, payload, plen, (off_t)(file_size - plen)) != (ssize_t)plen) {
+		free(payload);
+		return wan_err_sys(WAN_EIO, "cannot read backup object '%s'", name);
+	}
+	err = bk_index_parse(ix, payload, plen, file_size - plen - 8, name);
+	free(payload);
+	return err;
+}
+
+/* ---- encoding ---- */
+
+struct bk_range {
+	uint64_t a, b;
+	uint32_t e;
+};
+
+static uint32_t dtype_elem(const char *dt)
+{
+	if (!strcmp(dt, "BF16") || !strcmp(dt, "F16"))
+		return 2;
+	if (!strcmp(dt, "F32"))
+		return 4;
+	if (!strcmp(dt, "F64"))
+		return 8;
+	return 0;
+}
+
+static bool is_safetensors(const char *p)
+{
+	size_t n = p ? strlen(p) : 0;
+	return n >= 12 && !strcmp(p + n - 12, ".safetensors");
+}
+
+/* Runs of float tensor data in file coordinates, adjacent same-size runs
+ * merged. */
+static int plane_ranges(int in, uint64_t size, const char *name, struct bk_range **out,
+			size_t *nout)
+{
+	struct wan_st_header *h = NULL;
+	struct bk_range *r = NULL;
+	size_t n = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (wan_st_parse_fd(&h, in, size, name) < 0) {
+		wan_err_clear();
+		return 0;   /* not a valid safetensors file: plain zstd */
+	}
+	if (h->ntensors) {
+		r = calloc(h->ntensors, sizeof(*r));
+		if (!r) {
+			wan_st_header_free(h);
+			return wan_err(WAN_ENOMEM, "out of memory");
+		}
+	}
+	for (size_t i = 0; i < h->ntensors; i++) {
+		const struct wan_st_tensor *t = &h->tensors[i];
+		uint32_t e = dtype_elem(t->dtype->name);
+		uint64_t a = h->data_start + t->begin, b = h->data_start + t->end;
+
+		if (!e || b - a < 2 * (uint64_t)e)
+			continue;
+		if (n && r[n - 1].e == e && r[n - 1].b == a && (r[n - 1].b - r[n - 1].a) % e == 0) {
+			r[n - 1].b = b;
+			continue;
+		}
+		r[n].a = a;
+		r[n].b = b;
+		r[n].e = e;
+		n++;
+	}
+	wan_st_header_free(h);
+	if (!n) {
+		free(r);
+		r = NULL;
+	}
+	*out = r;
+	*nout = n;
+	return 0;
+}
+
+struct grow {
+	void *p;
+	size_t n, cap, elsize;
+};
+
+static void *grow_add(struct grow *g)
+{
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 16;
+		void *np = realloc(g->p, cap * g->elsize);
+		if (!np)
+			return NULL;
+		g->p = np;
+		g->cap = cap;
+	}
+	return (char *)g->p + g->elsize * g->n++;
+}
+
+static int zstd_setup(ZSTD_CCtx *c, const struct bk_enc_opts *o)
+{
+	size_t r = ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, o->level);
+
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+	if (!ZSTD_isError(r) && o->workers > 0) {
+		ZSTD_bounds b = ZSTD_cParam_getBounds(ZSTD_c_nbWorkers);
+		int w = o->workers;
+		if (!ZSTD_isError(b.error) && b.upperBound > 0) {
+			if (w > b.upperBound)
+				w = b.upperBound;
+			r = ZSTD_CCtx_setParameter(c, ZSTD_c_nbWorkers, w);
+			if (!ZSTD_isError(r) && w > 1) {
+				int job = (int)(BK_FRAME_RAW / (unsigned)w);
+				if (job < (1 << 20))
+					job = 1 << 20;
+				r = ZSTD_CCtx_setParameter(c, ZSTD_c_jobSize, job);
+			}
+		}
+	}
+	if (ZSTD_isError(r))
+		return wan_err(WAN_EINVAL, "zstd: %s", ZSTD_getErrorName(r));
+	return 0;
+}
+
+static int write_index(int out, uint64_t size, const uint8_t sha[32], uint32_t codec,
+		       const struct grow *frames, const struct grow *segs, uint64_t *written)
+{
+	size_t plen = BK_INDEX_FIXED + BK_INDEX_FOOT + frames->n * BK_FRAME_REC +
+		      segs->n * BK_SEG_REC;
+	uint8_t *p = malloc(plen + 8);
+	uint8_t *q;
+	int err = 0;
+
+	if (!p)
+		return wan_err(WAN_ENOMEM, "out of memory");
+	put32(p, BK_SKIP_MAGIC);
+	put32(p + 4, (uint32_t)plen);
+	q = p + 8;
+	memcpy(q, "WBK1", 4);
+	put32(q + 4, 1);
+	put64(q + 8, size);
+	memcpy(q + 16, sha, 32);
+	put32(q + 48, codec);
+	put32(q + 52, (uint32_t)frames->n);
+	put32(q + 56, (uint32_t)segs->n);
+	q += BK_INDEX_FIXED;
+	for (size_t i = 0; i < frames->n; i++, q += BK_FRAME_REC) {
+		const struct bk_frame *f = (const struct bk_frame *)frames->p + i;
+		put64(q, f->comp);
+		put64(q + 8, f->raw);
+		put32(q + 16, f->nseg);
+	}
+	for (size_t i = 0; i < segs->n; i++, q += BK_SEG_REC) {
+		const struct bk_seg *s = (const struct bk_seg *)segs->p + i;
+		put64(q, s->off);
+		put64(q + 8, s->len);
+		put32(q + 16, s->elem);
+	}
+	put32(q, wan_crc32(0, p + 8, plen - BK_INDEX_FOOT));
+	put32(q + 4, (uint32_t)plen);
+	memcpy(q + 8, "WBKX", 4);
+	if (xwrite(out, p, plen + 8) < 0)
+		err = wan_err_sys(0, "cannot write backup object index");
+	else
+		*written += plen + 8;
+	free(p);
+	return err;
+}
+
+static void progress_add(struct bk_progress *p, uint64_t n)
+{
+	if (!p)
+		return;
+	uint64_t done = __atomic_add_fetch(p->done, n, __ATOMIC_RELAXED);
+	wan_progress(p->what, done, p->total, p->files_done, p->files_total);
+}
+
+int bk_encode(int in, uint64_t size, const char *name, const char *path,
+	      const char *expect_sha, int out, const struct bk_enc_opts *o,
+	      struct bk_progress *p, uint64_t *stored, uint32_t *codec)
+{
+	struct bk_range *rg = NULL;
+	size_t nrg = 0, ri = 0;
+	struct grow frames = { NULL, 0, 0, sizeof(struct bk_frame) };
+	struct grow segs = { NULL, 0, 0, sizeof(struct bk_seg) };
+	ZSTD_CCtx *cctx = NULL;
+	uint8_t *raw = NULL, *xf = NULL, *cbuf = NULL, digest[32];
+	size_t cbound = ZSTD_compressBound(BK_FRAME_RAW);
+	struct wan_sha256 h;
+	bool hashing = false;
+	char hex[WAN_SHA256_HEX];
+	int err = 0;
+
+	*stored = 0;
+	*codec = BK_CODEC_ZSTD;
+	if (!o->plain && is_safetensors(path) && size >= 8 &&
+	    (err = plane_ranges(in, size, name, &rg, &nrg)) < 0)
+		return err;
+	if (nrg)
+		*codec = BK_CODEC_BYTEPLANE;
+	cctx = ZSTD_createCCtx();
+	raw = malloc(size < BK_FRAME_RAW ? (size_t)size + 1 : BK_FRAME_RAW);
+	cbuf = malloc(size < BK_FRAME_RAW ? ZSTD_compressBound((size_t)size) : cbound);
+	if (nrg)
+		xf = malloc(size < BK_FRAME_RAW ? (size_t)size + 1 : BK_FRAME_RAW);
+	if (!cctx || !raw || !cbuf || (nrg && !xf)) {
+		err = wan_err(WAN_ENOMEM, "out of memory compressing '%s'", name);
+		goto out;
+	}
+	if (size < BK_FRAME_RAW)
+		cbound = ZSTD_compressBound((size_t)size);
+	if ((err = zstd_setup(cctx, o)) < 0 || (err = wan_sha256_init(&h)) < 0)
+		goto out;
+	hashing = true;
+	posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
+	for (uint64_t off = 0; off < size;) {
+		size_t n = size - off < BK_FRAME_RAW ? (size_t)(size - off) : BK_FRAME_RAW;
+		ssize_t got = xpread(in, raw, n, (off_t)off);
+		const uint8_t *src = raw;
+		struct bk_frame *f;
+		size_t first = segs.n, zr;
+
+		if (got < 0) {
+			err = wan_err_sys(0, "cannot read '%s' at byte %llu", name,
+					  (unsigned long long)off);
+			goto out;
+		}
+		if ((size_t)got != n) {
+			err = wan_err(WAN_EIO, "'%s' is shorter than expected (%llu of %llu bytes)",
+				      name, (unsigned long long)(off + (uint64_t)got),
+				      (unsigned long long)size);
+			goto out;
+		}
+		wan_sha256_update(&h, raw, n);
+		if (nrg) {
+			uint64_t end = off + n, copied = 0;
+			while (ri < nrg && rg[ri].b <= off)
+				ri++;
+			for (size_t j = ri; j < nrg && rg[j].a < end; j++) {
+				uint64_t a = rg[j].a > off ? rg[j].a : off;
+				uint64_t b = rg[j].b < end ? rg[j].b : end, len;
+				uint32_t e = rg[j].e;
+				struct bk_seg *s;
+
+				/* Keep elements aligned to the run's start. */
+				a = rg[j].a + (a - rg[j].a + e - 1) / e * e;
+				if (b <= a)
+					continue;
+				len = (b - a) / e * e;
+				if (len < 2 * (uint64_t)e)
+					continue;
+				if (!(s = grow_add(&segs))) {
+					err = wan_err(WAN_ENOMEM, "out of memory");
+					goto out;
+				}
+				s->off = a - off;
+				s->len = len;
+				s->elem = e;
+				memcpy(xf + copied, raw + copied, (size_t)(s->off - copied));
+				bk_planes_split(xf + s->off, raw + s->off, (size_t)(len / e), e);
+				copied = s->off + len;
+			}
+			if (segs.n > first) {
+				memcpy(xf + copied, raw + copied, (size_t)(n - copied));
+				src = xf;
+			}
+		}
+		zr = ZSTD_compress2(cctx, cbuf, cbound, src, n);
+		if (ZSTD_isError(zr)) {
+			err = wan_err(WAN_ERROR, "cannot compress '%s' at byte %llu: %s", name,
+				      (unsigned long long)off, ZSTD_getErrorName(zr));
+			goto out;
+		}
+		if (xwrite(out, cbuf, zr) < 0) {
+			err = wan_err_sys(0, "cannot write the backup of '%s'", name);
+			goto out;
+		}
+		if (!(f = grow_add(&frames))) {
+			err = wan_err(WAN_ENOMEM, "out of memory");
+			goto out;
+		}
+		memset(f, 0, sizeof(*f));
+		f->comp = zr;
+		f->raw = n;
+		f->nseg = (uint32_t)(segs.n - first);
+		*stored += zr;
+		off += n;
+		posix_fadvise(in, (off_t)(off - n), (off_t)n, POSIX_FADV_DONTNEED);
+		progress_add(p, n);
+	}
+	wan_sha256_final_hex(&h, hex);
+	hashing = false;
+	if (expect_sha && strcmp(hex, expect_sha)) {
+		err = wan_err(WAN_ECORRUPT, "'%s' hashes to %s, expected %s: the store copy is "
+			      "damaged (run 'wanctl verify')", name, hex, expect_sha);
+		goto out;
+	}
+	for (int i = 0; i < 32; i++)
+		digest[i] = (uint8_t)(hex_nibble(hex[2 * i]) << 4 | hex_nibble(hex[2 * i + 1]));
+	err = write_index(out, size, digest, *codec, &frames, &segs, stored);
+out:
+	if (hashing)
+		wan_sha256_release(&h);
+	ZSTD_freeCCtx(cctx);
+	free(raw);
+	free(xf);
+	free(cbuf);
+	free(rg);
+	free(frames.p);
+	free(segs.p);
+	return err;
+}
+
+/* ---- decoding ---- */
+
+int bk_decode(int fd, const struct bk_index *ix, const char *name, int out,
+	      struct bk_progress *p)
+{
+	ZSTD_DCtx *d = ZSTD_createDCtx();
+	uint64_t maxraw = 0, maxseg = 0;
+	uint8_t *raw = NULL, *xf = NULL, *in = malloc(BK_IO_BUF);
+	struct wan_sha256 h;
+	bool hashing = false;
+	char hex[WAN_SHA256_HEX];
+	int err = 0;
+
+	for (uint32_t i = 0; i < ix->nframes; i++)
+		if (ix->frames[i].raw > maxraw)
+			maxraw = ix->frames[i].raw;
+	for (uint32_t i = 0; i < ix->nsegs; i++)
+		if (ix->segs[i].len > maxseg)
+			maxseg = ix->segs[i].len;
+	raw = malloc((size_t)maxraw + 1);
+	if (maxseg)
+		xf = malloc((size_t)maxseg);
+	if (!d || !raw || !in || (maxseg && !xf)) {
+		err = wan_err(WAN_ENOMEM, "out of memory decoding '%s'", name);
+		goto out;
+	}
+	ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, 27);
+	if ((err = wan_sha256_init(&h)) < 0)
+		goto out;
+	hashing = true;
+	for (uint32_t i = 0; i < ix->nframes; i++) {
+		const struct bk_frame *f = &ix->frames[i];
+		ZSTD_outBuffer ob = { raw, (size_t)f->raw + 1, 0 };
+		uint64_t used = 0;
+		size_t ret = 1;
+
+		ZSTD_DCtx_reset(d, ZSTD_reset_session_only);
+		while (used < f->comp) {
+			if (ret == 0 && used > 0) {
+				err = wan_err(WAN_ECORRUPT, "backup object '%s': frame %u ends before "
+					      "its recorded size", name, i);
+				goto out;
+			}
+			size_t want = f->comp - used < BK_IO_BUF ? (size_t)(f->comp - used) : BK_IO_BUF;
+			ssize_t n = xpread(fd, in, want, (off_t)(f->comp_off + used));
+			ZSTD_inBuffer ib = { in, 0, 0 };
+
+			if (n < 0) {
+				err = wan_err_sys(0, "cannot read backup object '%s'", name);
+				goto out;
+			}
+			if ((size_t)n != want) {
+				err = wan_err(WAN_ECORRUPT, "backup object '%s' is truncated in frame %u",
+					      name, i);
+				goto out;
+			}
+			ib.size = (size_t)n;
+			while (ib.pos < ib.size) {
+				size_t ipos = ib.pos, opos = ob.pos;
+				ret = ZSTD_decompressStream(d, &ob, &ib);
+				if (ZSTD_isError(ret)) {
+					err = wan_err(WAN_ECORRUPT, "backup object '%s': frame %u (file bytes "
+						      "%llu..%llu) is damaged: %s", name, i,
+						      (unsigned long long)f->raw_off,
+						      (unsigned long long)(f->raw_off + f->raw),
+						      ZSTD_getErrorName(ret));
+					goto out;
+				}
+				if (ob.pos > f->raw || (ret == 0 && ib.pos < ib.size) ||
+				    (ipos == ib.pos && opos == ob.pos)) {
+					err = wan_err(WAN_ECORRUPT, "backup object '%s': frame %u does not "
+						      "decode to its recorded %llu bytes", name, i,
+						      (unsigned long long)f->raw);
+					goto out;
+				}
+			}
+			used += (uint64_t)n;
+		}
+		if (ret != 0 || ob.pos != f->raw) {
+			err = wan_err(WAN_ECORRUPT, "backup object '%s': frame %u is incomplete "
+				      "(%zu of %llu bytes)", name, i, ob.pos,
+				      (unsigned long long)f->raw);
+			goto out;
+		}
+		for (uint32_t k = 0; k < f->nseg; k++) {
+			const struct bk_seg *s = &ix->segs[f->first_seg + k];
+			bk_planes_join(xf, raw + s->off, (size_t)(s->len / s->elem), s->elem);
+			memcpy(raw + s->off, xf, (size_t)s->len);
+		}
+		wan_sha256_update(&h, raw, (size_t)f->raw);
+		if (out >= 0 && xwrite(out, raw, (size_t)f->raw) < 0) {
+			err = wan_err_sys(0, "cannot write the restored copy of '%s'", name);
+			goto out;
+		}
+		progress_add(p, f->raw);
+	}
+	wan_sha256_final_hex(&h, hex);
+	hashing = false;
+	if (strcmp(hex, ix->sha))
+		err = wan_err(WAN_ECORRUPT, "backup object '%s' decodes to content with SHA-256 %s, "
+			      "expected %s", name, hex, ix->sha);
+out:
+	if (hashing)
+		wan_sha256_release(&h);
+	ZSTD_freeDCtx(d);
+	free(raw);
+	free(xf);
+	free(in);
+	return err;
+}
