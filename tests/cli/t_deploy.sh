@@ -105,8 +105,7 @@ jq_is '.models[0].from_release' "$B"
 jq_is '.models[0].to_release' "$A"
 check "rollback --deployment-id: production = v0" same_tree "$P/$M" "$SCRATCH/v0"
 check "INV after rollback --deployment-id" inv_check "$P" "$M=$A"
-run 1 "$W" rollback --deployment-id dep-20000101-000000-0000 ||
-	run 2 "$W" rollback --deployment-id dep-20000101-000000-0000 || true
+run_in "1 2" "$W" rollback --deployment-id dep-20000101-000000-0000
 err_has "dep-20000101-000000-0000"
 check "unknown deployment id: production untouched" test "$(current "$P" $M)" = "$A"
 run 2 "$W" rollback

@@ -70,6 +70,17 @@ run() {
 	fi
 	ok
 }
+# run_in "S1 S2" cmd... : like run, accepting any of the statuses listed.
+run_in() {
+	local want=$1 rc=0; shift
+	"$@" >"$SCRATCH/out" 2>"$SCRATCH/err" || rc=$?
+	WT_RC=$rc
+	case " $want " in
+	*" $rc "*) ok ;;
+	*) bad "'$*' exited $rc, expected one of $want: $(head -c 600 "$SCRATCH/err")"
+	   return 1 ;;
+	esac
+}
 err_has() {
 	if grep -qiF -- "$1" "$SCRATCH/err"; then ok; else
 		bad "stderr lacks '$1': $(head -c 600 "$SCRATCH/err")"; fi
