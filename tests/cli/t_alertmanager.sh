@@ -46,11 +46,37 @@ check "alertmanager is up" test "$up" = 1
 [ "$up" = 1 ] || { cat "$SCRATCH/am/log" >&2; wt_done; exit 1; }
 AMURL=http://127.0.0.1:$PORT
 
+# A webhook receiver (python3's http.server) that keeps each POST body.
+HOOKS=$SCRATCH/hooks
+mkdir -p "$HOOKS"
+HPORT=$(free_port)
+python3 - "$HPORT" "$HOOKS" >"$SCRATCH/hook.log" 2>&1 <<'EOF' &
+import http.server, sys, os, itertools
+port, out = int(sys.argv[1]), sys.argv[2]
+seq = itertools.count()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with open(os.path.join(out, "hook.%d.json" % next(seq)), "wb") as f:
+            f.write(body)
+        self.send_response(200); self.end_headers()
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
+EOF
+HOOKPID=$!
+WT_CLEANUP+=("kill $HOOKPID 2>/dev/null")
+for _ in $(seq 50); do
+	curl -s -o /dev/null "http://127.0.0.1:$HPORT/" && break
+	sleep 0.1
+done
+
 D=$SCRATCH/d
 M=t2v-1.3B
-wt_config "$D" "$(jq -n --arg url "$AMURL" '{backup: {enabled: false},
+wt_config "$D" "$(jq -n --arg url "$AMURL" --arg hook "http://127.0.0.1:$HPORT/hook" '{
+	backup: {enabled: false},
 	monitoring: {interval_seconds: 1, scrub_mb_per_s: 50,
-		alert_handlers: [{type: "alertmanager", url: $url, timeout_seconds: 5}]}}')"
+		alert_handlers: [{type: "alertmanager", url: $url, timeout_seconds: 5},
+				 {type: "webhook", url: $hook, timeout_seconds: 5}]}}')"
 cd "$D"
 "$MKF" "$D/staging/$M" $M >/dev/null
 run 0 "$W" -q deploy $M
@@ -75,6 +101,14 @@ jq_is '.[] | select(.labels.alertname == "ModelIntegrityMismatch") | .status.sta
 jq_is '.[] | select(.labels.alertname == "ModelIntegrityMismatch") | .generatorURL | test("^http://")' true
 jq_is '.[] | select(.labels.alertname == "ModelIntegrityMismatch") | .endsAt > .startsAt' true
 
+hook_has() { # STATE
+	grep -l '"ModelIntegrityMismatch"' "$HOOKS"/*.json 2>/dev/null |
+		xargs -r grep -l "\"state\":\"$1\"" | grep -q .
+}
+check "the webhook received the firing alert" hook_has firing
+cp "$(ls "$HOOKS"/*.json | head -1)" "$SCRATCH/out"
+jq_is .labels.model $M
+
 # Restored: the resolve carries endsAt = now, so the alert is no longer
 # active.
 cat "$SCRATCH/orig" >"$F"
@@ -86,5 +120,6 @@ gone() {
 n=0
 until gone || [ $n -ge 50 ]; do sleep 0.1; n=$((n + 1)); done
 check "the resolved alert leaves Alertmanager's active list" gone
+check "the webhook received the resolve" hook_has resolved
 
 wt_done

@@ -23,7 +23,8 @@ wt_config "$D" "$(jq -n --arg dir "$ALERTS" '{
 cd "$D"
 P=$D/production
 "$MKF" "$D/staging/$M" $M >/dev/null
-run 0 "$W" -q deploy $M
+run 0 "$W" -q --json deploy $M
+DEP=$(jq -r .id "$SCRATCH/out")
 REL=$(current "$P" $M)
 
 export WANCTL_NVML_LIB=$WB/tests/libfake_nvml.so FAKE_NVML_GPUS=2 FAKE_NVML_TEMP_1=50
@@ -46,7 +47,36 @@ run 0 env -u WANCTL_NVML_LIB WANCTL_NVML_LIB=/nonexistent/libnvidia-ml.so.1 \
 	"$W" --json monitor run --once
 jq_is '.gpus.count' 0
 jq_is '.gpus.reason' "no GPU visible: /nonexistent/libnvidia-ml.so.1 not found"
+run 0 "$W" --json monitor run --once --deployment-id "$DEP"
+jq_is '[.models[].model] | join(",")' $M
+run 1 "$W" monitor run --once --deployment-id dep-nosuch
+err_has "deployment 'dep-nosuch' not found"
+# GPU figures feed the rules: a hot GPU 1 fires a for-0 rule with its label.
+jq '.monitoring.alert_rules = [{name: "GpuHot", metric: "wanctl_gpu_temperature_celsius",
+	comparison: ">", threshold: 85, for: 0, severity: "CRITICAL",
+	summary: "GPU {labels.gpu} at {value} C"}]' wanctl.json >gpu.json
+run 0 env FAKE_NVML_TEMP_1=91 "$W" --config gpu.json --json monitor run --once
+jq_is '[.alerts[] | select(.name == "GpuHot") | .labels.gpu] | join(",")' 1
+jq_is '.alerts[] | select(.name == "GpuHot") | .summary' "GPU 1 at 91 C"
 run 2 "$W" monitor run --interval 0
+
+# The smoke probe: placeholders filled, latency measured, failure seen.
+jq --arg out "$SCRATCH/probe.args" '.validation.inference_command =
+	("sleep 0.2; echo {model} {ckpt_dir} {output} > " + $out) |
+	.monitoring.probe_interval_seconds = 60' wanctl.json >probe.json
+run 0 "$W" --config probe.json --json monitor run --once
+jq_is '.models[0].probe.ok' true
+jq_is '.models[0].probe.latency_seconds >= 0.2' true
+check "probe placeholders filled" grep -q "^$M $P/$M $P/.wanctl/tmp/probe-$M-" "$SCRATCH/probe.args"
+jq '.validation.inference_command = "exit 3"' probe.json >probe-fail.json
+run 0 "$W" --config probe-fail.json --json monitor run --once
+jq_is '.models[0].probe.ok' false
+jq '.validation.inference_command = "sleep 5" | .validation.inference_timeout_seconds = 1' \
+	probe.json >probe-slow.json
+t0=$(date +%s%N)
+run 0 "$W" --config probe-slow.json --json monitor run --once
+check "probe killed at its timeout" test $((($(date +%s%N) - t0) / 1000000)) -lt 4000
+jq_is '.models[0].probe.ok' false
 run 2 "$W" monitor frobnicate
 
 # --- monitor run in the foreground ------------------------------------------
