@@ -95,6 +95,11 @@ check "monitor run logs its address" test -n "$URL"
 
 # HTTP: status <code> for a GET of <path>.
 code() { curl -s -o "$SCRATCH/body" -w '%{http_code}' --max-time 5 "$URL$1"; }
+wait_for() { # seconds, command...: poll until the command succeeds
+	local n=$(($1 * 10)); shift
+	while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.1; n=$((n - 1)); done
+	return 1
+}
 check "/healthz 200" test "$(code /healthz)" = 200
 check "/readyz 200" test "$(code /readyz)" = 200
 check "/metrics 200" test "$(code /metrics)" = 200
@@ -116,6 +121,21 @@ check "unknown path 404" test "$(code /nope)" = 404
 check "POST refused (read-only)" \
 	test "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d x "$URL/metrics")" = 405
 
+# Idle clients holding connections (more than the connection limit) do
+# not stall sampling; the listener serves again once they go.
+HP=${URL##*:}
+rows() { sqlite3 "$P/.wanctl/state.db" \
+	"SELECT count(*) FROM samples WHERE metric='wanctl_model_available'"; }
+before=$(rows)
+FDS=()
+for _ in $(seq 40); do
+	exec {fd}<>"/dev/tcp/127.0.0.1/$HP" 2>/dev/null && FDS+=("$fd") || break
+done
+sleep 2.5
+check "sampling goes on while idle clients hold the listener" test "$(rows)" -ge $((before + 2))
+for fd in "${FDS[@]}"; do exec {fd}>&-; done
+check "the listener answers after the idle clients leave" wait_for 10 test "$(code /healthz)" = 200
+
 # The pid file and a second monitor.
 run 0 "$W" --json monitor status
 jq_is .running true
@@ -123,11 +143,6 @@ jq_is .pid "$MPID"
 run 3 "$W" monitor start --listen 127.0.0.1:0
 err_has "already running (pid $MPID"
 run 3 "$W" monitor run --listen 127.0.0.1:0
-wait_for() { # seconds, command...: poll until the command succeeds
-	local n=$(($1 * 10)); shift
-	while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.1; n=$((n - 1)); done
-	return 1
-}
 
 # --- a changed byte in production -------------------------------------------
 F=$P/$M/diffusion_pytorch_model.safetensors
