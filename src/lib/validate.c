@@ -445,7 +445,7 @@ static int check_layout(struct stg *s)
 {
 	const struct wan_spec *sp = s->spec;
 	struct wan_spec_path *req = NULL;
-	size_t nreq = 0, nmiss = 0, npresent = 0, nseries = 0, nsafe = 0;
+	size_t nreq = 0, nmiss = 0, npresent = 0, nseries = 0, nsafe = 0, ntorch = 0;
 	json_t *missing = json_array(), *d = NULL;
 	bool diffusers_here = stg_find(s, "model_index.json") >= 0;
 	char tot[32];
@@ -454,9 +454,12 @@ static int check_layout(struct stg *s)
 	if (!missing)
 		return wan_err(WAN_ENOMEM, "out of memory");
 	human(tot, sizeof(tot), s->tree.bytes);
-	for (size_t i = 0; i < s->tree.n; i++)
+	for (size_t i = 0; i < s->tree.n; i++) {
 		if (ends_with(s->tree.files[i].rel, ".safetensors"))
 			nsafe++;
+		else if (is_pth_name(s->tree.files[i].rel) || ends_with(s->tree.files[i].rel, ".bin"))
+			ntorch++;
+	}
 	if (sp->kind == WAN_SPEC_WAN && diffusers_here) {
 		d = json_pack("{s:s, s:s, s:o}", "spec", sp->name, "layout", "diffusers",
 			      "missing", missing);
@@ -519,14 +522,14 @@ static int check_layout(struct stg *s)
 		return wan_report_add(s->rep, "staging.layout", s->model, WAN_CHECK_WARN, d,
 				      "a Diffusers layout (model_index.json, %zu files, %s): loadable with diffusers, not by Wan's generate.py",
 				      s->tree.n, tot);
-	if (sp->kind == WAN_SPEC_GENERIC && !nsafe)
+	if (sp->kind == WAN_SPEC_GENERIC && !nsafe && !ntorch)
 		return wan_report_add(s->rep, "staging.layout", s->model, WAN_CHECK_FAIL, d,
-				      "no safetensors files in '%s' and no catalog spec fits it; name the spec in the configuration (models.%s.spec)",
+				      "no checkpoint files (.safetensors, .pth, .pt, .ckpt, .bin) in '%s' and no catalog spec fits it; name the spec in the configuration (models.%s.spec)",
 				      s->tree.root, s->model ? s->model : "MODEL");
 	if (sp->kind == WAN_SPEC_GENERIC)
 		return wan_report_add(s->rep, "staging.layout", s->model, WAN_CHECK_PASS, d,
-				      "generic safetensors checkpoint: %zu safetensors file%s, %zu shard series complete (%zu files, %s)",
-				      nsafe, nsafe == 1 ? "" : "s", nseries, s->tree.n, tot);
+				      "generic checkpoint: %zu safetensors and %zu torch file%s, %zu shard series complete (%zu files, %s)",
+				      nsafe, ntorch, ntorch == 1 ? "" : "s", nseries, s->tree.n, tot);
 	if (nseries)
 		return wan_report_add(s->rep, "staging.layout", s->model, WAN_CHECK_PASS, d,
 				      "matches spec '%s': %zu required files and folders present, %zu shard series complete (%zu files, %s)",

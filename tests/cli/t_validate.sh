@@ -320,7 +320,42 @@ else
 	done
 fi
 
-# ---- 7. usage ---------------------------------------------------------------------
+# ---- 7. real files written by other tools ----------------------------------------------
+RF=${WANCTL_SHARED:-$(dirname "$0")/../../../shared}/reference/realfiles
+if [ -d "$RF" ]; then
+	# The sharded FluxML checkpoint is a generic safetensors model.
+	run 0 "$W" --json validate pre flux --source "$RF/index/fluxjl__sharded"
+	jq_is '[.checks[] | select(.id == "staging.layout")][0].details.spec' safetensors
+	jq_is "$(printf '[.checks[] | select(.id == "staging.index")][0].status')" pass
+	jq_is "$(printf '[.checks[] | select(.id == "staging.safetensors")][0].status')" pass
+	run 0 "$W" --json validate pre --full flux --source "$RF/index/fluxjl__sharded"
+	jq_is "$(printf '[.checks[] | select(.id == "tensors.finite")][0].status')" pass
+	# git-lfs pointers, named with the size they stand for.
+	run 4 "$W" --json validate pre lfs --source "$RF/lfs-pointers"
+	jq_is '[.checks[] | select(.id == "staging.lfs_pointer")][0].details.count' 3
+	jq_is '[.checks[] | select(.id == "staging.lfs_pointer")][0].details.pointers[] | select(.file == "pythia410m__model.safetensors") | .size' 1415337224
+	# Real .pth files: the 3-byte 'abc' is a placeholder, the legacy
+	# pickle a warning, the zip archives intact.
+	mkdir -p "$SCRATCH/pth" && cp "$RF"/pth/* "$SCRATCH/pth/"
+	run 4 "$W" --json validate pre --full pth --source "$SCRATCH/pth"
+	fails_are staging.placeholder
+	jq_is '[.checks[] | select(.id == "staging.placeholder")][0].details.placeholders[0].file' burn__broken.pt
+	jq_is "$(printf '[.checks[] | select(.id == "staging.pth")][0].status')" warn
+	jq_is '[.checks[] | select(.id == "staging.pth")][0].details.legacy[0]' burn__simple_legacy.pt
+	rm "$SCRATCH/pth/burn__broken.pt" "$SCRATCH/pth/burn__simple_legacy.pt"
+	run 0 "$W" --json validate pre --full pth --source "$SCRATCH/pth"
+	jq_is "$(printf '[.checks[] | select(.id == "staging.pth")][0].status')" pass
+	# Real safetensors: the PASS files pass, the two FAIL files fail.
+	run 4 "$W" --json validate pre st --source "$RF/safetensors"
+	fails_are staging.placeholder,staging.safetensors
+	jq_is '[.checks[] | select(.id == "staging.safetensors")][0].details.invalid_count' 1
+	jq_is '[.checks[] | select(.id == "staging.safetensors")][0].details.invalid[0].file' stcpp__safetensors_abuse_attempt_1.safetensors
+	jq_is '[.checks[] | select(.id == "staging.placeholder")][0].details.placeholders[0].file' flowerlora__pytorch_lora_weights.safetensors
+else
+	echo "$T: $RF not found: real-file cases skipped" >&2
+fi
+
+# ---- 8. usage ---------------------------------------------------------------------
 run 2 "$W" validate
 run 2 "$W" validate sideways
 run 2 "$W" validate pre --source "$D/staging/t2v-1.3B" t2v-1.3B ti2v-5B
