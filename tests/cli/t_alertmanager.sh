@@ -46,7 +46,9 @@ check "alertmanager is up" test "$up" = 1
 [ "$up" = 1 ] || { cat "$SCRATCH/am/log" >&2; wt_done; exit 1; }
 AMURL=http://127.0.0.1:$PORT
 
-# A webhook receiver (python3's http.server) that keeps each POST body.
+# A webhook receiver (python3's http.server) that keeps each POST body;
+# it answers the very first POST with 503, so the alert arrives only
+# through the handler's retry.
 HOOKS=$SCRATCH/hooks
 mkdir -p "$HOOKS"
 HPORT=$(free_port)
@@ -57,7 +59,12 @@ seq = itertools.count()
 class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        with open(os.path.join(out, "hook.%d.json" % next(seq)), "wb") as f:
+        n = next(seq)
+        if n == 0:
+            open(os.path.join(out, "refused"), "wb").write(body)
+            self.send_response(503); self.end_headers()
+            return
+        with open(os.path.join(out, "hook.%d.json" % n), "wb") as f:
             f.write(body)
         self.send_response(200); self.end_headers()
     def log_message(self, *a): pass
@@ -105,7 +112,8 @@ hook_has() { # STATE
 	grep -l '"ModelIntegrityMismatch"' "$HOOKS"/*.json 2>/dev/null |
 		xargs -r grep -l "\"state\":\"$1\"" | grep -q .
 }
-check "the webhook received the firing alert" hook_has firing
+check "the webhook's first POST was refused" test -s "$HOOKS/refused"
+check "the webhook received the firing alert on a retry" hook_has firing
 cp "$(ls "$HOOKS"/*.json | head -1)" "$SCRATCH/out"
 jq_is .labels.model $M
 
