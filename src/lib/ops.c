@@ -704,35 +704,32 @@ static void *verify_worker(void *arg)
 	return NULL;
 }
 
-/* Count regular files in a tree (extra files in a release are damage). */
-static long count_files(const char *dir, int depth)
+/* Files in a release tree that its manifest does not list (damage). */
+static void find_extra(const char *root, const char *rel, json_t *files,
+		       json_t *bad, int depth)
 {
-	DIR *d = opendir(dir);
+	char dir[WAN_PATH_MAX];
+	DIR *d;
 	struct dirent *de;
-	long n = 0;
 
-	if (!d || depth > 64) {
-		if (d)
-			closedir(d);
-		return -1;
-	}
+	if (depth > 64 || path_join(dir, sizeof(dir), root, rel) < 0 || !(d = opendir(dir)))
+		return;
 	while ((de = readdir(d))) {
-		char p[WAN_PATH_MAX];
+		char p[WAN_PATH_MAX], r[WAN_PATH_MAX];
 		struct stat sb;
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (path_join(p, sizeof(p), dir, de->d_name) < 0 || lstat(p, &sb) < 0)
+		if (path_join(r, sizeof(r), rel, de->d_name) < 0 ||
+		    path_join(p, sizeof(p), root, r) < 0 || lstat(p, &sb) < 0)
 			continue;
 		if (S_ISDIR(sb.st_mode)) {
-			long c = count_files(p, depth + 1);
-			if (c >= 0)
-				n += c;
-		} else {
-			n++;
+			find_extra(root, r, files, bad, depth + 1);
+		} else if (!json_object_get(files, r)) {
+			json_array_append_new(bad, json_pack("{s:s,s:s}", "path", r, "problem",
+							     "extra file not in the manifest"));
 		}
 	}
 	closedir(d);
-	return n;
 }
 
 static int verify_release(struct wan_state *st, const char *model, const char *id,
@@ -742,7 +739,7 @@ static int verify_release(struct wan_state *st, const char *model, const char *i
 	json_t *m = NULL, *f;
 	char dir[WAN_PATH_MAX], what[300];
 	pthread_t th[16];
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN), extra;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int nw, started = 0, err;
 	size_t i;
 
@@ -771,10 +768,14 @@ static int verify_release(struct wan_state *st, const char *model, const char *i
 		verify_worker(&j);
 	for (int k = 0; k < started; k++)
 		pthread_join(th[k], NULL);
-	extra = count_files(dir, 0) - (long)json_array_size(j.files);
-	if (extra > 0)
-		json_array_append_new(j.bad, json_pack("{s:s,s:s}", "path", "(release tree)",
-						       "problem", "extra files not in the manifest"));
+	{
+		json_t *names = json_object();
+		json_array_foreach(j.files, i, f)
+			json_object_set_new(names, json_string_value(json_object_get(f, "path")),
+					    json_true());
+		find_extra(dir, "", names, j.bad, 0);
+		json_decref(names);
+	}
 	if (json_array_size(j.bad)) {
 		json_t *b0 = json_array_get(j.bad, 0);
 		err = wan_report_add(rep, check, model, WAN_CHECK_FAIL,

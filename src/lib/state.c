@@ -191,14 +191,24 @@ static bool recovery_needed(struct wan_state *st)
 	if (busy)
 		return true;
 	d = opendir(st->tmp);
-	if (!d)
-		return false;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-			busy = true;
-			break;
-		}
-	closedir(d);
+	if (d) {
+		while ((de = readdir(d)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+				busy = true;
+				break;
+			}
+		closedir(d);
+	}
+	/* Debris of an interrupted switch in the target folder. */
+	d = busy ? NULL : opendir(st->target);
+	if (d) {
+		while ((de = readdir(d)))
+			if (de->d_name[0] == '.' && strstr(de->d_name, ".wanctl-")) {
+				busy = true;
+				break;
+			}
+		closedir(d);
+	}
 	return busy;
 }
 
