@@ -188,8 +188,13 @@ check "firing was sent once" test "$(grep -l '"ModelIntegrityMismatch"' "$ALERTS
 	xargs grep -l '"state":"firing"' | wc -l)" = 1
 
 # --- SIGHUP reloads, SIGTERM stops -------------------------------------------
+# The reloaded configuration is the one in effect: a new rule fires.
+jq '.monitoring.alert_rules = [{name: "ReloadedRule", metric: "wanctl_gpus_visible",
+	comparison: ">=", threshold: 0, for: 0, severity: "INFO"}]' wanctl.json >wanctl.json.new
+mv wanctl.json.new wanctl.json
 kill -HUP $MPID
 check "SIGHUP reloads the configuration" wait_for 5 grep -q "configuration reloaded" "$LOG"
+check "a rule added by the reload fires" wait_for 5 sh -c "grep -l ReloadedRule '$ALERTS'/*.json | grep -q ."
 check "still serving after the reload" test "$(code /healthz)" = 200
 kill -TERM $MPID
 rc=0
