@@ -52,6 +52,7 @@ const char help_demo[] =
 	"2 usage error (or DIR not empty).\n";
 
 #define DEMO_OUT_MAX (64u << 10)
+_Static_assert(DEMO_OUT_MAX > 4096 * 2, "demo output buffer");
 
 struct demo {
 	struct cli *cli;
@@ -134,22 +135,15 @@ static int run_self(struct demo *d, const char *const *args, char *out,
 
 		if (r <= 0)
 			break;
-		/* keep the tail */
-		if (len + (size_t)r >= outsz) {
-			size_t drop = len + (size_t)r - outsz + 1;
+		/* keep the tail (outsz is far larger than one read) */
+		if (len + (size_t)r > outsz - 1) {
+			size_t drop = len + (size_t)r - (outsz - 1);
 
-			if (drop > len)
-				drop = len;
 			memmove(out, out + drop, len - drop);
 			len -= drop;
 		}
-		if ((size_t)r >= outsz) {
-			memcpy(out, buf + (size_t)r - (outsz - 1), outsz - 1);
-			len = outsz - 1;
-		} else {
-			memcpy(out + len, buf, (size_t)r);
-			len += (size_t)r;
-		}
+		memcpy(out + len, buf, (size_t)r);
+		len += (size_t)r;
 		out[len] = '\0';
 	}
 	close(pfd[0]);

@@ -208,7 +208,8 @@ static int cfg_uint(const json_t *c, const char *key, bool required,
 int wan_arch_expected(const json_t *config, unsigned flags,
 		      struct wan_tensor_list **out)
 {
-	uint64_t dim, ffn, heads, layers, in_dim, out_dim, freq;
+	uint64_t dim = 0, ffn = 0, heads = 1, layers = 0, in_dim = 0, out_dim = 0;
+	uint64_t freq = 0;
 	uint64_t vace_in = 0, cond_dim = 0;
 	size_t nvace = 0;
 	const char *mt, *cls, *ver;

@@ -1029,7 +1029,8 @@ static int list_json(const char *dir, char ***out, size_t *nout)
 		free(v);
 		return err;
 	}
-	qsort(v, n, sizeof(*v), cmp_str);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_str);
 	*out = v;
 	*nout = n;
 	return 0;
@@ -1157,11 +1158,13 @@ int wan_catalog_detect(const char *dir, const struct wan_spec **out)
 			return err;
 		mt = cfg_str(c, "model_type");
 		name = !strcmp(mt, "i2v") ? "i2v-A14B" : !strcmp(mt, "t2v") ? "t2v-A14B" : NULL;
-		json_decref(c);
 		if (!name)
-			return wan_err(WAN_ENOTFOUND,
-				       "cannot tell the model of '%s': expert folders with model_type '%s'",
-				       dir, mt);
+			err = wan_err(WAN_ENOTFOUND,
+				      "cannot tell the model of '%s': expert folders with model_type '%s'",
+				      dir, mt);
+		json_decref(c);
+		if (err < 0)
+			return err;
 		*out = wan_catalog_find(name);
 		return 0;
 	}

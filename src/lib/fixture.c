@@ -679,7 +679,11 @@ static int write_spec_file(struct fx *f, const struct wan_spec_file *sf)
 			snprintf(rel, sizeof(rel), "%s/vocab.json", p);
 			return write_json(f, rel, json_pack("{s:i, s:i, s:i}", "<pad>", 0, "<s>", 1, "</s>", 2));
 		}
-		return 0;
+		if (!strcmp(p, "google/umt5-xxl") || !strcmp(p, "process_checkpoint"))
+			return 0; /* their files are listed separately */
+		/* a folder of a user spec: not empty */
+		snprintf(rel, sizeof(rel), "%s/fixture.json", p);
+		return write_json(f, rel, json_pack("{s:s}", "fixture", "wanctl"));
 	}
 	if (!strcmp(p, "models_t5_umt5-xxl-enc-bf16.pth"))
 		return write_pth(f, p, "BF16", t5_tensors, ARRAY_SIZE(t5_tensors), 0);

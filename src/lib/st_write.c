@@ -164,7 +164,8 @@ int wan_st_writer_begin(struct wan_st_writer *w)
 	unsigned char lenbuf[8];
 	int err = 0;
 
-	qsort(w->v, w->n, sizeof(*w->v), cmp_entry);
+	if (w->n)
+		qsort(w->v, w->n, sizeof(*w->v), cmp_entry);
 	for (size_t i = 1; i < w->n; i++)
 		if (!strcmp(w->v[i - 1].name, w->v[i].name))
 			return wan_err(WAN_EINVAL, "cannot write '%s': tensor '%s' declared twice",
