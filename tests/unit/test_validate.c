@@ -598,6 +598,86 @@ static void test_validate_smoke(void **st)
 	wan_report_free(r);
 }
 
+/* GPU memory is sampled through NVML while the smoke command runs: the
+ * command raises the fake driver's "used" figure for a moment. */
+static void test_validate_smoke_gpu_peak(void **st)
+{
+	char lib[600], file[600], v[2048];
+	struct wan_report *r;
+	json_t *d;
+	FILE *f;
+
+	(void)st;
+	fake_nvml_path(lib, sizeof(lib));
+	if (access(lib, R_OK) < 0) {
+		print_message("skipped: %s not built\n", lib);
+		return;
+	}
+	snprintf(file, sizeof(file), "%s/nvml.env", tmp);
+	f = fopen(file, "w");
+	assert_non_null(f);
+	fputs("FAKE_NVML_MEM_USED=1000000000\n", f);
+	fclose(f);
+	wan_nvml_shutdown();
+	setenv("WANCTL_NVML_LIB", lib, 1);
+	setenv("FAKE_NVML_FILE", file, 1);
+	setenv("FAKE_NVML_GPUS", "1", 1);
+	snprintf(v, sizeof(v),
+		 "\"inference_command\": \"echo FAKE_NVML_MEM_USED=50000000000 > %s; sleep 1;"
+		 " echo FAKE_NVML_MEM_USED=1000000000 > %s; echo v > {output}\"", file, file);
+	r = smoke(v, -1, NULL);
+	d = json_object_get(check_of(r, "inference.smoke"), "details");
+	assert_string_equal(status_of(r, "inference.smoke", NULL), "pass");
+	assert_int_equal(json_integer_value(json_object_get(d, "gpu_memory_baseline")), 1000000000);
+	assert_int_equal(json_integer_value(json_object_get(d, "gpu_memory_peak")), 50000000000LL);
+	assert_true(json_integer_value(json_object_get(d, "gpu_samples")) >= 2);
+	wan_report_free(r);
+	unsetenv("FAKE_NVML_FILE");
+	wan_nvml_shutdown();
+	setenv("WANCTL_NVML_LIB", "/nonexistent/libnvidia-ml.so.1", 1);
+	/* Without a GPU nothing is sampled. */
+	r = smoke("\"inference_command\": \"echo v > {output}\"", -1, NULL);
+	d = json_object_get(check_of(r, "inference.smoke"), "details");
+	assert_null(json_object_get(d, "gpu_memory_peak"));
+	wan_report_free(r);
+}
+
+/* Only headers are read: a 64 GiB (sparse) shard validates at once. */
+static void test_validate_staging_headers_only(void **st)
+{
+	static const char hdr[] =
+		"{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4],\"data_offsets\":[0,68719476736]}}";
+	struct wan_config *cfg = cfg_with(NULL);
+	struct wan_report *r = wan_report_new();
+	char dir[512], p[600], buf[128];
+	uint64_t n = 88, bytes = 0;
+	double t0;
+	FILE *f;
+
+	(void)st;
+	assert_true(strlen(hdr) <= n);
+	memset(buf, ' ', sizeof(buf));
+	memcpy(buf + 8, hdr, strlen(hdr));
+	for (int i = 0; i < 8; i++)
+		buf[i] = (char)(n >> (8 * i));
+	snprintf(dir, sizeof(dir), "%s/staging/big", tmp);
+	assert_int_equal(path_mkdirs(dir, 0755), 0);
+	snprintf(p, sizeof(p), "%s/model.safetensors", dir);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(buf, 1, 8 + n, f), 8 + n);
+	fclose(f);
+	assert_int_equal(truncate(p, (off_t)(8 + n + 68719476736ULL)), 0);
+	t0 = wan_now_mono();
+	assert_int_equal(wan_validate_staging_ex(cfg, "big", NULL, dir, 0, r, &bytes), 0);
+	assert_true(wan_now_mono() - t0 < 1.0);
+	assert_int_equal(bytes, 8 + n + 68719476736ULL);
+	assert_string_equal(status_of(r, "staging.safetensors", NULL), "pass");
+	assert_string_equal(status_of(r, "staging.layout", NULL), "pass");
+	wan_report_free(r);
+	wan_config_free(cfg);
+}
+
 /* ---- readiness ---------------------------------------------------------------- */
 
 struct http_srv {
@@ -745,6 +825,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_validate_system_gpu, setup, teardown),
 		cmocka_unit_test(test_validate_fill_template),
 		cmocka_unit_test_setup_teardown(test_validate_smoke, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_validate_smoke_gpu_peak, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_validate_staging_headers_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validate_ready, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validate_post_scan, setup, teardown),
 	};
