@@ -60,6 +60,7 @@ struct mon {
 	char generator[300];
 
 	pthread_mutex_t mu;             /* guards what the threads share */
+	char target[WAN_PATH_MAX];      /* target_models_path (for the probe) */
 	double scrub_rate;              /* bytes per second, 0: off */
 	char *probe_cmd;
 	double probe_interval, probe_timeout;
@@ -226,7 +227,8 @@ static char *probe_command(struct mon *m, const char *tmpl, const char *model)
 	char ckpt[WAN_PATH_MAX], out[WAN_PATH_MAX];
 	const char *size = getenv("WANCTL_PROBE_SIZE");
 
-	path_join(ckpt, sizeof(ckpt), m->cfg->target_models_path, model);
+	if (path_join(ckpt, sizeof(ckpt), m->target, model) < 0)
+		ckpt[0] = '\0';
 	if (wan_snprintf(out, sizeof(out), "%s/tmp/probe-%s-%ld.out", m->state, model,
 			 (long)getpid()) < 0)
 		out[0] = '\0';
@@ -409,6 +411,8 @@ static void apply_config(struct mon *m)
 	m->interval = m->o->interval > 0 ? m->o->interval :
 		      (c->monitoring.interval_seconds > 0 ? (double)c->monitoring.interval_seconds : 30);
 	pthread_mutex_lock(&m->mu);
+	snprintf(m->target, sizeof(m->target), "%s",
+		 c->target_models_path ? c->target_models_path : "");
 	m->scrub_rate = c->monitoring.scrub_mb_per_s > 0 ?
 			c->monitoring.scrub_mb_per_s * 1048576.0 : 0;
 	free(m->probe_cmd);
@@ -641,6 +645,9 @@ static void sample_once(struct mon *m)
 	char started[40], last[40];
 
 	wan_samples_init(&s);
+	/* Models deployed since the last sample are watched from now on. */
+	if (!m->o->nmodels && !m->o->deployment_id && watch_names(m) < 0)
+		wan_log(WAN_LOG_WARN, "cannot list the models to watch: %s", wan_errmsg());
 	take_sample(m, &s, status);
 	if (wan_alert_eval(m->eng, &s, s.ts, &nv, &nn, &tv, &nt) < 0)
 		wan_log(WAN_LOG_ERROR, "alert evaluation: %s", wan_errmsg());

@@ -196,6 +196,13 @@ kill -HUP $MPID
 check "SIGHUP reloads the configuration" wait_for 5 grep -q "configuration reloaded" "$LOG"
 check "a rule added by the reload fires" wait_for 5 sh -c "grep -l ReloadedRule '$ALERTS'/*.json | grep -q ."
 check "still serving after the reload" test "$(code /healthz)" = 200
+# A model deployed while the monitor runs is watched from the next sample.
+M2=ti2v-5B
+"$MKF" "$D/staging/$M2" $M2 >/dev/null
+run 0 "$W" -q deploy $M2
+metric_is() { code /metrics >/dev/null && grep -qx "$1" "$SCRATCH/body"; }
+check "a model deployed later is watched" wait_for 10 \
+	metric_is "wanctl_model_available{model=\"$M2\"} 1"
 kill -TERM $MPID
 rc=0
 wait_for 10 sh -c "! kill -0 $MPID 2>/dev/null" || rc=1
