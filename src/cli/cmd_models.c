@@ -16,7 +16,7 @@ const char help_models[] =
 	"files; format checks only), and user specs loaded from the *.json files\n"
 	"of validation.spec_paths. Columns: name, Wan version, task, approximate\n"
 	"size on disk (decimal GB), single-GPU memory the README states, number\n"
-	"of required files.\n"
+	"of required files; \"user\" marks a user spec.\n"
 	"\n"
 	"With MODEL, that spec in detail: the Hugging Face repo, where each figure\n"
 	"comes from, the generate.py --size choices, the default smoke command\n"
@@ -81,7 +81,7 @@ static void models_table(void)
 		printf("%-12s %-4s %-26s %8s %8s %5zu%s\n", s->name,
 		       s->version ? s->version : "-", s->task ? s->task : "-",
 		       sz, gpu, required_files(s),
-		       s->source ? "  (user spec)" : "");
+		       s->source ? "  user" : "");
 	}
 }
 

@@ -97,7 +97,7 @@ cat >"$SCRATCH/site.json" <<JSON
 {"validation": {"spec_paths": ["specs"]}}
 JSON
 run 0 "$W" --config "$SCRATCH/site.json" models
-check "user spec in the table" grep -Eq '^my-t2v .*48 GB .*\(user spec\)' "$SCRATCH/out"
+check "user spec in the table" grep -Eq '^my-t2v .*48 GB .* user$' "$SCRATCH/out"
 run 0 "$W" --config "$SCRATCH/site.json" --json models my-t2v
 check "user spec json source" jq -e '.source | endswith("custom.json")' "$SCRATCH/out" >/dev/null
 check "user spec keeps the base DiT" test "$(jq -r '.files[-1].path' "$SCRATCH/out")" = diffusion_pytorch_model-00006-of-00006.safetensors
