@@ -1,5 +1,6 @@
 #include "util/common.h"
 #include "cli/cli.h"
+#include "wanctl/catalog.h"
 #include "wanctl/store.h"
 #include "wanctl/validate.h"
 
@@ -244,6 +245,21 @@ out:
 	return ret;
 }
 
+/* User specs of validation.spec_paths, so that models may name them. */
+static int validate_load_specs(struct cli *cli)
+{
+	struct wan_config *cfg = cli_config(cli);
+
+	if (!cfg->validation.nspec_paths)
+		return 0;
+	if (wan_catalog_load_user((const char *const *)cfg->validation.spec_paths,
+				  cfg->validation.nspec_paths) < 0) {
+		cli_error("%s", wan_errmsg());
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
 int cmd_validate(struct cli *cli, int argc, char **argv)
 {
 	struct vopts o;
@@ -261,8 +277,11 @@ int cmd_validate(struct cli *cli, int argc, char **argv)
 		return cli_usage(cli, "unknown validate command '%s' (pre, post, health)", argv[1]);
 	ret = validate_parse(cli, mode, argc - 1, argv + 1, &o);
 	if (ret == 0)
+		ret = validate_load_specs(cli);
+	if (ret == 0)
 		ret = mode == OPT_PRE ? validate_pre(cli, &o) :
 		      validate_post(cli, &o, mode == OPT_HEALTH);
 	free(o.models);
+	wan_catalog_unload_user();
 	return ret;
 }

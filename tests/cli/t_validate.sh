@@ -142,6 +142,29 @@ jq_is '[.checks[] | select(.id == "staging.layout")][0].details.spec' t2v-1.3B
 run 0 "$W" --json validate pre t2v-1.3B --source "$D/staging/other"
 jq_is '[.checks[] | select(.id == "staging.exists")][0].details.path' "$D/staging/other"
 
+# A user spec (validation.spec_paths) extending a catalog spec with one
+# more required file.
+mkdir -p "$D/specs"
+cat >"$D/specs/house.json" <<'EOF'
+{"name": "house-t2v", "base": "t2v-1.3B",
+ "files": ["models_t5_umt5-xxl-enc-bf16.pth", "google/umt5-xxl/", "Wan2.1_VAE.pth",
+	   "house/notes.txt"]}
+EOF
+wt_config "$D" '{"models": {"house": {"spec": "house-t2v", "source": "t2v-1.3B"}},
+	"validation": {"spec_paths": ["specs"]}}'
+run 4 "$W" --json validate pre house
+fails_are staging.layout
+jq_is '[.checks[] | select(.id == "staging.layout")][0].details.missing[0]' house/notes.txt
+mkdir -p "$D/staging/t2v-1.3B/house" && echo ok >"$D/staging/t2v-1.3B/house/notes.txt"
+run 0 "$W" --json validate pre house
+jq_is '[.checks[] | select(.id == "staging.layout")][0].details.spec' house-t2v
+jq_is "$(printf '[.checks[] | select(.id == "staging.architecture")][0].status')" pass
+rm -rf "$D/staging/t2v-1.3B/house"
+echo '{"name": "broken", "bogus": 1}' >"$D/specs/zz.json"
+run 2 "$W" validate pre house
+rm "$D/specs/zz.json"
+wt_config "$D" "{\"models\": $models}"
+
 # ---- 2. each plantable defect: exit 4 and the right check id ------------------
 for spec_defect_check in \
 	t2v-A14B:lfs-pointer:staging.lfs_pointer \
