@@ -264,7 +264,7 @@ static int backup_release(struct wan_state *st, struct bk_repo *r, const char *m
 			const char *path = json_string_value(json_object_get(o, "path"));
 			struct bk_enc_opts eo = { (int)cfg->backup.compression_level,
 						  size >= BK_SMALL_FILE ? cpu_workers(cfg) : 0,
-						  false };
+						  false, 0 };
 			struct bk_progress pr = { what, &done, total, files_done, nobj };
 			uint64_t stored = 0;
 			uint32_t codec = 0;

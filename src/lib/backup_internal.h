@@ -99,6 +99,7 @@ struct bk_enc_opts {
 	int level;
 	int workers;                /* zstd worker threads (0: none) */
 	bool plain;                 /* never use byte planes */
+	uint32_t frame;             /* raw bytes per frame (0: BK_FRAME_RAW) */
 };
 int bk_encode(int in, uint64_t size, const char *name, const char *path,
 	      const char *expect_sha, int out, const struct bk_enc_opts *o,
