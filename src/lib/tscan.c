@@ -312,6 +312,7 @@ static int block_f32(struct tstat *s, const unsigned char *p, size_t n)
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 #define TS_AVX2 1
 /*
@@ -411,13 +412,18 @@ static TS_TARGET int block_avx2(struct tstat *s, const unsigned char *p, size_t 
 	return 0;
 }
 
+/* AVX2 + FMA + F16C usable (F16C checked through cpuid: clang 14 has no
+ * "f16c" for __builtin_cpu_supports). WANCTL_NO_AVX2 forces the SSE2 path. */
 static int have_avx2(void)
 {
 	static int v = -1;
 
 	if (v < 0) {
+		unsigned a, b, c, d;
+
 		__builtin_cpu_init();
 		v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+		    __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) &&
 		    getenv("WANCTL_NO_AVX2") == NULL;
 	}
 	return v;
@@ -432,7 +438,7 @@ static void scan_elems(struct wan_tscan *ts, struct tstat *s,
 
 	if (s->kind == TS_F16 || s->kind == TS_BF16 || s->kind == TS_F32) {
 #ifdef TS_AVX2
-		if (have_avx2() && (s->kind != TS_F16 || __builtin_cpu_supports("f16c"))) {
+		if (have_avx2()) {
 			while (n - i >= 16) {
 				size_t m = n - i < TS_BLOCK ? n - i : TS_BLOCK;
 
