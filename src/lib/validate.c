@@ -1794,8 +1794,10 @@ int wan_validate_post(const struct wan_config *cfg, const struct wan_post_ctx *c
 	if (smoke_seconds)
 		*smoke_seconds = -1;
 	if (!c->scan_tensors) {
-		err = wan_report_add(rep, "tensors.finite", c->model, WAN_CHECK_SKIP, NULL,
-				     "tensor scan of production not asked (validation.scan_tensors)");
+		/* Deploy scans while copying and reports that itself. */
+		err = report_has(rep, "tensors.finite", c->model) ? 0 :
+			wan_report_add(rep, "tensors.finite", c->model, WAN_CHECK_SKIP, NULL,
+				       "tensor data of production not scanned (validate post --scan-tensors does)");
 	} else {
 		struct src_tree t;
 
