@@ -1,6 +1,7 @@
 /* Shared helpers of the command-line layer. */
 #include "util/common.h"
 #include "cli/cli.h"
+#include "wanctl/catalog.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -116,6 +117,9 @@ struct wan_config *cli_config(struct cli *cli)
 	if (cli->cfg)
 		return cli->cfg;
 	err = wan_config_load(&cli->cfg, cli->config_path);
+	if (err == 0 && cli->cfg->validation.nspec_paths)
+		err = wan_catalog_load_user((const char *const *)cli->cfg->validation.spec_paths,
+					    cli->cfg->validation.nspec_paths);
 	if (err < 0) {
 		cli_error("%s", wan_errmsg());
 		exit(cli_exit_code(err) == EXIT_FAIL ? EXIT_USAGE : cli_exit_code(err));

@@ -156,19 +156,11 @@ static void models_detail(const struct wan_spec *s)
 	}
 }
 
+/* cli_config() loads the user specs of validation.spec_paths (exit 2 on
+ * a bad spec). */
 static int load_user_specs(struct cli *cli)
 {
-	struct wan_config *cfg = cli_config(cli);
-	int err;
-
-	if (!cfg->validation.nspec_paths)
-		return 0;
-	err = wan_catalog_load_user((const char *const *)cfg->validation.spec_paths,
-				    cfg->validation.nspec_paths);
-	if (err < 0) {
-		cli_error("%s", wan_errmsg());
-		return EXIT_USAGE;
-	}
+	cli_config(cli);
 	return 0;
 }
 
