@@ -1,0 +1,93 @@
+#!/bin/bash
+# kill -9 at random points of `wanctl backup create` (issue 5): half the
+# runs die at a random xio call (WANCTL_FAULT=OP:N:kill: open, write, fsync,
+# link, mkdir, unlink), half after a random delay. The repository keeps
+# whatever earlier runs left (debris accumulates across kills). After every
+# kill: `backup verify` (full re-hash) is clean, every object under its
+# final name is a complete zstd stream, and nothing but tmp/ holds debris.
+# At the end every release backs up to completion and restores byte for
+# byte. Quick mode: 6 runs; WANCTL_LONG=1: 24.
+T=t_kill_backup
+. "$(dirname "$0")/lib.sh"
+unset WANCTL_NO_FSYNC
+RUNS=6
+[ -n "${WANCTL_LONG:-}" ] && RUNS=24
+SEED=${WANCTL_SEED:-$$}
+RANDOM=$SEED
+echo "$T: seed $SEED, $RUNS runs"
+
+D=$SCRATCH/d
+wt_config "$D" '{"backup":{"before_deploy":false,"keep":0,"max_age_days":0},"validation":{"enabled":false}}'
+cd "$D"
+M=t2v-1.3B
+B=$D/backups
+for v in 0 1 2; do
+	"$MKF" "$SCRATCH/v$v" $M --variant $v --shard-bytes $((6 << 20)) >/dev/null
+done
+REL=()
+for v in 0 1 2; do
+	rm -rf "$D/staging/$M"; mkdir -p "$D/staging"; cp -a "$SCRATCH/v$v" "$D/staging/$M"
+	WANCTL_NO_FSYNC=1 "$W" -q deploy --no-backup $M >/dev/null 2>&1 || { bad "setup deploy v$v"; wt_done; }
+	REL+=("$(current "$D/production" $M)")
+done
+
+# After a kill: the repository verifies clean and holds no damaged object.
+repo_ok() {
+	local f rc=0
+	[ -e "$B/FORMAT" ] || return 0      # killed before the repository existed
+	if ! "$W" -q backup verify >"$SCRATCH/v.out" 2>&1; then
+		echo "verify after kill: $(head -c 600 "$SCRATCH/v.out")" >&2
+		return 1
+	fi
+	while IFS= read -r -d '' f; do
+		zstd -q -t "$f" 2>/dev/null || { echo "damaged object under its final name: $f" >&2; rc=1; }
+	done < <(find "$B/objects" -type f -print0)
+	# Nothing outside tmp/ but the layout, objects and snapshots.
+	f=$(cd "$B" && find . -path ./tmp -prune -o -type f -print |
+		grep -Ev '^\./(FORMAT|objects/sha256/[0-9a-f]{2}/[0-9a-f]{62}\.zst|snapshots/[^/]+/[0-9a-f]{16}\.json)$' || true)
+	[ -z "$f" ] || { echo "debris: $f" >&2; rc=1; }
+	return $rc
+}
+
+OPS=(open write fsync link mkdir unlink)
+MAXN=(30 40 25 12 4 10)
+killed=0
+for i in $(seq 1 "$RUNS"); do
+	r=${REL[$((RANDOM % 3))]}
+	# Make the run do real work: forget this release's snapshot and let
+	# prune drop the objects only it used.
+	if [ -e "$B/snapshots/$M/$r.json" ]; then
+		rm -f "$B/snapshots/$M/$r.json"
+		"$W" -q backup prune >/dev/null 2>&1 || { bad "run $i: prune"; continue; }
+	fi
+	rc=0
+	if [ $((i % 2)) -eq 1 ]; then
+		k=$((RANDOM % ${#OPS[@]}))
+		point="${OPS[$k]}:$((1 + RANDOM % ${MAXN[$k]})):kill"
+		WANCTL_FAULT=$point "$W" -q backup create $M --release "$r" >/dev/null 2>&1 || rc=$?
+	else
+		point="after $((RANDOM % 120)) ms"
+		"$W" -q backup create $M --release "$r" >/dev/null 2>&1 &
+		pid=$!
+		sleep "0.$(printf '%03d' $((RANDOM % 120)))"
+		kill -9 $pid 2>/dev/null || true
+		wait $pid || rc=$?
+	fi
+	[ "$rc" -eq 137 ] && killed=$((killed + 1))
+	check "run $i (release $r, kill $point, exit $rc): repository clean" repo_ok
+done
+echo "$T: $killed of $RUNS runs were killed mid-way"
+
+# The next create completes, for every release, and restores exactly.
+for v in 0 1 2; do
+	r=${REL[$v]}
+	run 0 "$W" --json backup create $M --release "$r"
+	run 0 "$W" backup restore $M --release "$r" --to "$SCRATCH/r$v"
+	check "release v$v restores byte for byte" same_tree "$SCRATCH/r$v" "$SCRATCH/v$v"
+done
+run 0 "$W" --json backup verify
+jq_is .ok true
+jq_is .snapshots 3
+check "tmp/ swept by the completed runs" test -z "$(ls -A "$B/tmp")"
+
+wt_done
