@@ -305,7 +305,7 @@ struct scrub_model {
 	uint64_t off;
 	struct wan_sha256 h;
 	bool hashing, in_pass, pass_bad;
-	double pass_started, next_pass_at;
+	double pass_started;      /* monotonic; the next pass waits min_pass */
 	struct wan_scrub_status st;
 };
 
@@ -440,7 +440,7 @@ static uint64_t scrub_model_step(struct wan_scrub *s, struct scrub_model *m,
 
 	if (!m->in_pass) {
 		char dir[WAN_PATH_MAX];
-		if (now < m->next_pass_at)
+		if (m->st.passes && now < m->pass_started + s->min_pass)
 			return 0;
 		if (path_join(dir, sizeof(dir), s->target, m->name) < 0)
 			return 0;
@@ -507,7 +507,6 @@ static uint64_t scrub_model_step(struct wan_scrub *s, struct scrub_model *m,
 			m->st.bad_file[0] = '\0';
 			m->st.bad_since = 0;
 		}
-		m->next_pass_at = m->pass_started + s->min_pass;
 	}
 	return done;
 }
@@ -527,8 +526,8 @@ uint64_t wan_scrub_step(struct wan_scrub *s, uint64_t budget, double *idle_for)
 			break;
 		if (!m->in_pass) {
 			/* This model is between passes: try the next one. */
-			if (m->next_pass_at - now < wait)
-				wait = m->next_pass_at - now;
+			if (m->pass_started + s->min_pass - now < wait)
+				wait = m->pass_started + s->min_pass - now;
 			s->cur = (s->cur + 1) % s->n;
 			if (!d)
 				tries++;
