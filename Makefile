@@ -51,5 +51,21 @@ install: build
 uninstall:
 	DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) sh scripts/install.sh --uninstall $(BUILD)
 
+# Branch coverage of the core (store, deploy, switch, recovery) driven by
+# the whole suite, crash sweeps included (WANCTL_LONG=1 for the full sweeps).
+coverage: deps
+	cmake -S . -B build-cov -DCMAKE_BUILD_TYPE=Debug -DWAN_COVERAGE=ON >/dev/null
+	cmake --build build-cov -j $(JOBS)
+	lcov -q --zerocounters --directory build-cov
+	cd build-cov && ctest -j $(JOBS) || true
+	lcov -q --capture --rc lcov_branch_coverage=1 --directory build-cov \
+		--output-file build-cov/all.info
+	lcov -q --rc lcov_branch_coverage=1 --extract build-cov/all.info \
+		'*/src/lib/store.c' '*/src/lib/deploy.c' '*/src/lib/release.c' \
+		'*/src/lib/state.c' '*/src/lib/ops.c' '*/src/lib/manifest.c' \
+		--output-file build-cov/core.info
+	lcov --rc lcov_branch_coverage=1 --list build-cov/core.info
+	lcov --rc lcov_branch_coverage=1 --summary build-cov/core.info
+
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-cov build-fuzz

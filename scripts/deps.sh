@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential cmake pkg-config
 libsqlite3-dev libssl-dev libzstd-dev libjansson-dev libmicrohttpd-dev
 libcurl4-openssl-dev libcmocka-dev
-jq strace xfsprogs e2fsprogs util-linux hyperfine time sqlite3 zstd
+jq strace xfsprogs e2fsprogs util-linux hyperfine time sqlite3 zstd python3 lcov
 prometheus prometheus-alertmanager clang libclang-rt-14-dev"
 
 missing=""

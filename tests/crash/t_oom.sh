@@ -10,7 +10,7 @@ T=t_oom; . "$(dirname "$0")/lib.sh"
 export WANCTL_NO_FSYNC=1
 SHIM=$WB/tests/libfailmalloc.so
 [ -f "$SHIM" ] || wt_skip "no $SHIM (sanitizer build)"
-SAMPLE=${SAMPLE:-25}
+SAMPLE=${SAMPLE:-12}
 [ -n "${WANCTL_LONG:-}" ] && SAMPLE=100000
 
 base=$SCRATCH/base

@@ -16,8 +16,8 @@ unset WANCTL_NO_FSYNC
 command -v strace >/dev/null || wt_skip "strace missing"
 
 SYSCALLS=openat,write,pwrite64,fsync,fdatasync,linkat,renameat,renameat2,symlinkat,mkdir,unlinkat,close,ftruncate
-KILL_SAMPLE=${KILL_SAMPLE:-12}
-ERR_SAMPLE=${ERR_SAMPLE:-10}
+KILL_SAMPLE=${KILL_SAMPLE:-5}
+ERR_SAMPLE=${ERR_SAMPLE:-2}
 ERRORS="EIO ENOSPC EDQUOT EROFS EINTR"
 [ -n "${WANCTL_LONG:-}" ] && { KILL_SAMPLE=100000; ERR_SAMPLE=100000; }
 
