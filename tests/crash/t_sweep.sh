@@ -8,7 +8,8 @@
 # and afterwards the next command recovers and INV holds. For errors: exit
 # 0 means production is on the new release, any other exit means it is on
 # the old one, and no message ever says "Success" for a failure.
-# Quick mode (make check) samples the points; WANCTL_LONG=1 tries them all
+# Quick mode (make check) samples the points; WANCTL_LONG=1 tries every kill
+# point and 40 points per injected error (ERR_SAMPLE_LONG to change)
 # and prints the table of points tried and violations.
 T=t_sweep; . "$(dirname "$0")/lib.sh"
 . "$WT_LIB_DIR/inv.sh"
@@ -19,7 +20,7 @@ SYSCALLS=openat,write,pwrite64,fsync,fdatasync,linkat,renameat,renameat2,symlink
 KILL_SAMPLE=${KILL_SAMPLE:-5}
 ERR_SAMPLE=${ERR_SAMPLE:-2}
 ERRORS="EIO ENOSPC EDQUOT EROFS EINTR"
-[ -n "${WANCTL_LONG:-}" ] && { KILL_SAMPLE=100000; ERR_SAMPLE=100000; }
+[ -n "${WANCTL_LONG:-}" ] && { KILL_SAMPLE=${KILL_SAMPLE_LONG:-100000}; ERR_SAMPLE=${ERR_SAMPLE_LONG:-40}; }
 
 base=$SCRATCH/base
 mkdir -p "$base"
