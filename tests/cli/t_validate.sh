@@ -313,15 +313,43 @@ else
 	kill "$HTTP_PID" 2>/dev/null || true
 	wait "$HTTP_PID" 2>/dev/null || true
 
+	# Deploys whose smoke command fails, times out, or runs slower than the
+	# previous release's recorded time end rolled back to the old release.
+	for smoke in 'echo boom; exit 3' 'sleep 20' 'sleep 0.6; echo v > {output}'; do
+		if [ "$smoke" = 'sleep 0.6; echo v > {output}' ]; then
+			# First a fast smoke run, recorded for the release it passes on.
+			rm -rf "$D/staging/$M"
+			"$MKF" "$D/staging/$M" $M --variant 2 >/dev/null
+			wt_config "$D" "{\"models\": $models, \"validation\": {\"inference_command\": \"echo v > {output}\"}}"
+			run 0 "$W" -q deploy $M
+			REL=$(basename "$(readlink "$D/production/$M")")
+		fi
+		rm -rf "$D/staging/$M"
+		"$MKF" "$D/staging/$M" $M --variant 3 >/dev/null
+		wt_config "$D" "$(jq -n --argjson m "$models" --arg c "$smoke" \
+			'{"models": $m, "validation": {"inference_command": $c, "inference_timeout_seconds": 1}}')"
+		run 4 "$W" -q --json deploy $M || echo "  (smoke: $smoke)" >&2
+		jq_is .status rolled_back
+		jq_is '.report.checks[] | select(.id == "inference.smoke") | .status' fail
+		check "smoke '$smoke': production back on $REL" \
+			test "$(basename "$(readlink "$D/production/$M")")" = "$REL"
+	done
+	jq_is '.report.checks[] | select(.id == "inference.smoke") | .message | test("slower than the previous")' true
+	wt_config "$D" "{\"models\": $models}"
+
 	# A flipped byte in production: sizes agree (quick passes), --full fails.
 	wt_config "$D" "{\"models\": $models}"
 	f="$D/production/$M/Wan2.1_VAE.pth"
 	chmod u+w "$f" 2>/dev/null || true
+	orig=$(dd if="$f" bs=1 skip=100 count=1 status=none | od -An -tx1 | tr -d ' ')
 	printf 'X' | dd of="$f" bs=1 seek=100 conv=notrunc status=none
 	run 0 "$W" --json validate post $M
 	jq_is "$(printf '[.checks[] | select(.id == "release.files")][0].status')" pass
 	run 4 "$W" --json validate post --full $M
 	fails_are release.files
+	# Put the byte back (the file is a store object shared by releases).
+	printf "\\x$orig" | dd of="$f" bs=1 seek=100 conv=notrunc status=none
+	run 0 "$W" --json validate post --full $M
 
 	# Not deployed; an unmanaged folder.
 	run 4 "$W" --json validate health --model ti2v-5B
