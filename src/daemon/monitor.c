@@ -802,13 +802,14 @@ int wan_monitor_run(const struct wan_config *cfg, const struct wan_monitor_opts 
 	    (err = wan_alert_engine_new(&m.eng, cfg->monitoring.rules, cfg->monitoring.nrules,
 					&ao)) < 0 ||
 	    (err = wan_alert_load(m.eng, m.db)) < 0 ||
-	    (err = wan_notifier_new(&m.nf, cfg->monitoring.handlers,
-				    cfg->monitoring.nhandlers, m.generator)) < 0 ||
 	    (err = wan_scrub_new(&m.scrub, cfg)) < 0 ||
 	    (err = watch_names(&m)) < 0)
 		goto out;
 
 	if (o->once) {
+		if ((err = wan_notifier_new(&m.nf, cfg->monitoring.handlers,
+					    cfg->monitoring.nhandlers, m.generator)) < 0)
+			goto out;
 		/* One sample: learn the models, scrub what one interval's budget
 		 * allows, run the probes, then sample and evaluate. */
 		double idle, rate = m.scrub_rate;
@@ -835,9 +836,20 @@ int wan_monitor_run(const struct wan_config *cfg, const struct wan_monitor_opts 
 	if (m.listen[0]) {
 		if ((err = wan_http_start(&m.http, m.listen, &m.snap)) < 0)
 			goto out;
-		if (!strcmp(m.listen + strlen(m.listen) - 2, ":0") && wan_http_port(m.http))
-			snprintf(strrchr(m.listen, ':') + 1, 8, "%u", wan_http_port(m.http));
+		/* Port 0: the kernel chose one; name it everywhere. */
+		if (strlen(m.listen) >= 2 && !strcmp(m.listen + strlen(m.listen) - 2, ":0") &&
+		    wan_http_port(m.http)) {
+			char *colon = strrchr(m.listen, ':');
+			snprintf(colon + 1, sizeof(m.listen) - (size_t)(colon + 1 - m.listen),
+				 "%u", wan_http_port(m.http));
+			snprintf(m.generator, sizeof(m.generator), "http://%s/api/v1/status",
+				 m.listen);
+		}
 	}
+	/* The handlers start once the generator URL is final. */
+	if ((err = wan_notifier_new(&m.nf, cfg->monitoring.handlers,
+				    cfg->monitoring.nhandlers, m.generator)) < 0)
+		goto out;
 	if (pthread_create(&m.scrub_th, NULL, scrub_main, &m) == 0)
 		m.scrub_started = true;
 	if (pthread_create(&m.probe_th, NULL, probe_main, &m) == 0)
