@@ -1674,7 +1674,7 @@ static int check_smoke(const struct wan_config *cfg, const struct wan_post_ctx *
 				     line);
 	else if (!have_output || !out_bytes)
 		err = wan_report_add(rep, "inference.smoke", c->model, WAN_CHECK_FAIL, d,
-				     "smoke command exited 0 but %s output '%s' (the command must write {output})",
+				     "smoke command exited 0 but %s output '%s' (the command must write the file named by {output}, also in $WANCTL_OUTPUT)",
 				     have_output ? "wrote an empty" : "wrote no", output);
 	else if (v->max_inference_seconds > 0 && res.seconds > v->max_inference_seconds)
 		err = wan_report_add(rep, "inference.smoke", c->model, WAN_CHECK_FAIL, d,

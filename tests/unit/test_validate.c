@@ -552,6 +552,16 @@ static void test_validate_smoke(void **st)
 	assert_true(secs >= 0 && secs < 10);
 	wan_report_free(r);
 
+	/* The values are in the environment too. */
+	r = smoke("\"inference_command\": \"test -d \\\"$WANCTL_CKPT_DIR\\\" && echo $WANCTL_MODEL:$WANCTL_SIZE:$WANCTL_RELEASE > \\\"$WANCTL_OUTPUT\\\"\"",
+		  -1, &secs);
+	c = check_of(r, "inference.smoke");
+	assert_string_equal(json_string_value(json_object_get(c, "status")), "pass");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(c, "details"),
+							   "output_bytes")),
+			 strlen("m:832*480:0123456789abcdef\n"));
+	wan_report_free(r);
+
 	/* Non-zero exit: the message carries the status and the last line. */
 	r = smoke("\"inference_command\": \"echo CUDA out of memory >&2; exit 3\"", -1, &secs);
 	c = check_of(r, "inference.smoke");
