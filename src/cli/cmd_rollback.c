@@ -19,7 +19,8 @@ const char help_rollback[] =
 	"Options:\n"
 	"  --deployment-id ID  undo a deployment (see 'wanctl list')\n"
 	"  --model MODEL       roll back one model\n"
-	"  --to RELEASE        the release to go to (see 'wanctl releases MODEL')\n"
+	"  --to RELEASE        the release to go to, or an unambiguous prefix of its\n"
+	"                      id (see 'wanctl releases MODEL')\n"
 	"  --verify            re-hash the target release's files before switching\n"
 	"  --wait SECONDS      wait for another wanctl to release the lock\n";
 

@@ -227,6 +227,50 @@ static int rollback_hook(struct wan_state *st, const char *dep, const struct rb_
 	return 0;
 }
 
+/* A release id, or an unambiguous prefix of one (as `list` shows them). */
+static int release_resolve(struct wan_state *st, const char *model, const char *want,
+			   char out[WAN_RELEASE_ID_LEN + 1])
+{
+	char dir[WAN_PATH_MAX];
+	size_t n = strlen(want), found = 0;
+	DIR *d;
+	struct dirent *de;
+	int err;
+
+	if (!n || n > WAN_RELEASE_ID_LEN || strspn(want, "0123456789abcdef") != n)
+		return wan_err(WAN_EINVAL, "'%s' is not a release id (16 hex digits, or a "
+			       "prefix of one)", want);
+	if ((err = wan_snprintf(dir, sizeof(dir), "%s/releases/%s", st->path, model)) < 0)
+		return err;
+	d = opendir(dir);
+	if (!d)
+		return wan_err(WAN_ENOTFOUND, "'%s' has no releases in the store", model);
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		if (len != WAN_RELEASE_ID_LEN + 5 || strcmp(de->d_name + WAN_RELEASE_ID_LEN, ".json") ||
+		    strncmp(de->d_name, want, n))
+			continue;
+		if (found++)
+			break;
+		memcpy(out, de->d_name, WAN_RELEASE_ID_LEN);
+		out[WAN_RELEASE_ID_LEN] = '\0';
+	}
+	closedir(d);
+	if (found > 1)
+		return wan_err(WAN_EINVAL, "'%s' matches several releases of '%s'; give more digits",
+			       want, model);
+	if (!found) {
+		/* Maybe only the backup repository has it: keep the full id. */
+		if (n == WAN_RELEASE_ID_LEN) {
+			memcpy(out, want, n + 1);
+			return 0;
+		}
+		return wan_err(WAN_ENOTFOUND, "no release '%s' of '%s' (see 'wanctl releases %s')",
+			       want, model, model);
+	}
+	return 0;
+}
+
 int wan_rollback(struct wan_state *st, const struct wan_rollback_opts *o, json_t **result)
 {
 	struct rb_item *items = NULL;
@@ -299,15 +343,13 @@ int wan_rollback(struct wan_state *st, const struct wan_rollback_opts *o, json_t
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct rb_item *it = &items[i];
-		if ((err = wan_release_current(st, it->model, it->from, NULL)) < 0)
+		if ((err = wan_config_model_name_check(it->model)) < 0 ||
+		    (err = wan_release_current(st, it->model, it->from, NULL)) < 0)
 			goto out;
 		if (!it->to[0]) {
 			if (o->to) {
-				if (strlen(o->to) > WAN_RELEASE_ID_LEN) {
-					err = wan_err(WAN_EINVAL, "'%s' is not a release id", o->to);
+				if ((err = release_resolve(st, it->model, o->to, it->to)) < 0)
 					goto out;
-				}
-				snprintf(it->to, sizeof(it->to), "%s", o->to);
 			} else if ((err = previous_release(st, it->model, it->from, it->to)) < 0) {
 				goto out;
 			}
@@ -540,7 +582,8 @@ int wan_releases(struct wan_state *st, const char *model, json_t **out)
 	int err;
 
 	*out = NULL;
-	if ((err = wan_snprintf(dir, sizeof(dir), "%s/releases/%s", st->path, model)) < 0)
+	if ((err = wan_config_model_name_check(model)) < 0 ||
+	    (err = wan_snprintf(dir, sizeof(dir), "%s/releases/%s", st->path, model)) < 0)
 		goto fail;
 	if (wan_release_current(st, model, cur, NULL) == 0)
 		previous_release(st, model, cur, prev);
@@ -851,6 +894,8 @@ int wan_verify(struct wan_state *st, const char *const *models, size_t n,
 	}
 	for (i = 0; i < n; i++) {
 		char id[WAN_RELEASE_ID_LEN + 1];
+		if ((err = wan_config_model_name_check(models[i])) < 0)
+			return err;
 		if (wan_release_current(st, models[i], id, NULL) < 0) {
 			wan_report_add(rep, "release.link", models[i], WAN_CHECK_FAIL, NULL,
 				       "%s", wan_errmsg());
