@@ -77,4 +77,22 @@ set +e
 set -e
 [ $rc -ne 0 ] && grep -q "outside the staging tree" err && ok || bad "a link out of staging accepted: $(cat err)"
 [ ! -e production/evil ] && ok || bad "production changed by a refused deploy"
+# 5. Model names from the command line never reach a path unchecked.
+for evil in '../etc' '..' '.' 'a/b'; do
+	set +e
+	"$W" rollback --model "$evil" >/dev/null 2>err; rc1=$?
+	"$W" releases "$evil" >/dev/null 2>>err; rc2=$?
+	"$W" verify "$evil" >/dev/null 2>>err; rc3=$?
+	set -e
+	[ $rc1 -ne 0 ] && [ $rc2 -ne 0 ] && [ $rc3 -ne 0 ] && grep -q "invalid model name" err && ok ||
+		bad "model name '$evil' accepted ($rc1 $rc2 $rc3): $(cat err)"
+done
+# 6. rollback --to takes an unambiguous prefix, and refuses a non-id.
+cur=$(basename "$(readlink production/t2v-1.3B)")
+"$W" rollback --model t2v-1.3B --to "${id:0:6}" >/dev/null 2>&1 && ok || bad "rollback to a prefix"
+[ "$(basename "$(readlink production/t2v-1.3B)")" = "$id" ] && ok || bad "prefix resolved to the wrong release"
+set +e
+"$W" rollback --model t2v-1.3B --to "../$cur" >/dev/null 2>err; rc=$?
+set -e
+[ $rc -ne 0 ] && grep -q "not a release id" err && ok || bad "a path accepted as a release id"
 wt_done
