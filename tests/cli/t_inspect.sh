@@ -24,11 +24,15 @@ has() { if grep -qF -- "$1" "$T/out"; then ok; else bad "output lacks '$1': $(he
 jq_is() { local got; got=$(jq -r "$1" "$T/out"); if [ "$got" = "$2" ]; then ok; else bad "jq '$1' = '$got', want '$2'"; fi; }
 
 # real safetensors files: PASS ones valid, FAIL ones invalid (README verdicts)
+files=""
 for f in hfst__overall candle__voices candle__jfk-codes mlxex__adapters burn__multi_layer \
 	fluxjl__model.with_metadata stcpp__model rst__hello tinygradmnist__model savetest__model \
 	peftgpt2__adapter_model sdlora__pytorch_lora_weights textinv__learned_embeds; do
-	run 0 inspect "$R/safetensors/$f.safetensors"
+	files="$files $R/safetensors/$f.safetensors"
 done
+# shellcheck disable=SC2086
+run 0 --json inspect $files
+jq_is '[.files[] | select(.valid and .format == "safetensors")] | length' 13
 run 4 inspect "$R/safetensors/stcpp__safetensors_abuse_attempt_1.safetensors"
 has "header length 1000 + 8 exceeds the file size 88"
 run 4 inspect "$R/safetensors/flowerlora__pytorch_lora_weights.safetensors"
@@ -54,11 +58,16 @@ has "BF16 3"
 has "metadata: test=metadata version=2.2"
 
 # .pth: zip ones valid, broken and legacy invalid with their own messages
+files=""
 for f in candle__test.pt candle__fortran_tensor_3d.pth candle__boolean.pt burn__bfloat16.pt \
 	burn__checkpoint.pt burn__mnist.pt imdblora__rng_state.pth imdblora__scheduler.pt; do
-	run 0 inspect --full "$R/pth/$f"
+	files="$files $R/pth/$f"
 done
+# shellcheck disable=SC2086
+run 0 inspect --full $files
 has "PyTorch zip archive 'scheduler', 6 entries, 0 data records"
+has "PyTorch zip archive 'mnist', 24 entries, 20 data records"
+has "8 files: 8 valid, 0 invalid"
 run 4 inspect "$R/pth/burn__broken.pt"
 has "not a zip archive"
 run 4 --json inspect "$R/pth/burn__simple_legacy.pt"
@@ -85,10 +94,13 @@ has "shard 'model-00004-of-00006.safetensors' named by the weight_map cannot be 
 run 0 inspect "$R/index/wan22ti2v5b__config.json"
 
 # corpora: accept -> 0, reject -> 4
-for f in "$C"/accept/*.safetensors; do run 0 inspect "$f"; done
-n=0
-for f in "$C"/reject/*.safetensors; do run 4 inspect "$f"; n=$((n + 1)); done
-[ "$n" -ge 45 ] && ok || bad "only $n reject files"
+run 0 --json inspect "$C"/accept/*.safetensors
+jq_is '[.files[] | select(.valid | not)] | length' 0
+jq_is '.files | length >= 16' true
+run 4 --json inspect "$C"/reject/*.safetensors
+jq_is '[.files[] | select(.valid)] | length' 0
+jq_is '.files | length >= 45' true
+jq_is '[.files[].error] | unique | length >= 40' true
 run 4 inspect "$C/reject/dup_differential.safetensors"
 has "duplicate key 'w'"
 
