@@ -285,9 +285,12 @@ int wan_state_recover(struct wan_state *st)
 {
 	int err;
 
-	if ((err = deploy_recover(st)) < 0)
-		return err;
+	/* The target's debris first: a kill between the RENAME_EXCHANGE of an
+	 * adoption and the move aside leaves the old folder under the
+	 * ".<model>.wanctl-new" name that putting the model back would reuse. */
 	if ((err = release_sweep_target(st)) < 0)
+		return err;
+	if ((err = deploy_recover(st)) < 0)
 		return err;
 	return state_sweep_tmp(st);
 }

@@ -35,13 +35,27 @@ inv_check() {
 	[ -d "$target" ] || { inv_fail "no production folder '$target'"; return 1; }
 	[ -f "$db" ] || { inv_fail "no state database '$db'"; return 1; }
 
-	# (c) the database itself.
-	got=$(sqlite3 "$db" 'PRAGMA integrity_check' 2>&1)
-	[ "$got" = ok ] || inv_fail "integrity_check: $got"
-	got=$(sqlite3 "$db" 'PRAGMA foreign_key_check' 2>&1)
+	# (c) the database itself (one sqlite3 run: jq and sqlite3 start slowly
+	# and INV runs after every injected fault).
+	local dbout
+	dbout=$(sqlite3 "$db" "SELECT 'I ' || integrity_check FROM pragma_integrity_check;
+		SELECT 'F ' || \"table\" || ' ' || coalesce(rowid, '') || ' ' || parent
+		  FROM pragma_foreign_key_check;
+		SELECT 'U ' || id || ' ' || status FROM deployments WHERE status IN
+		  ('pending','ingesting','switching','verifying');
+		SELECT 'R ' || model || ' ' || id FROM releases;
+		SELECT 'L ' || model || ' ' || live FROM (SELECT dm.model AS model,
+		  CASE d.status WHEN 'completed' THEN coalesce(dm.to_release, 'none')
+		  ELSE coalesce(dm.from_release, 'none') END AS live,
+		  row_number() OVER (PARTITION BY dm.model
+		    ORDER BY d.started DESC, d.rowid DESC) AS n
+		  FROM deployment_models dm JOIN deployments d ON d.id = dm.deployment_id)
+		  WHERE n = 1;" 2>&1)
+	got=$(echo "$dbout" | sed -n 's/^I //p')
+	[ "$got" = ok ] || inv_fail "integrity_check: $got ($(echo "$dbout" | grep -v '^[IFURL] ' | head -2))"
+	got=$(echo "$dbout" | sed -n 's/^F //p')
 	[ -z "$got" ] || inv_fail "foreign_key_check: $got"
-	got=$(sqlite3 "$db" "SELECT id||' '||status FROM deployments WHERE status IN
-		('pending','ingesting','switching','verifying')" 2>&1)
+	got=$(echo "$dbout" | sed -n 's/^U //p')
 	[ -z "$got" ] || inv_fail "deployments left unfinished: $got"
 
 	# (a)+(b)+(c) per model: every link in the target, and every model
@@ -89,26 +103,26 @@ inv_check() {
 			inv_fail "release '$m/$id' has no manifest '$man'"
 			continue
 		fi
-		got=$(jq -r '[.model, .release] | join(" ")' "$man" 2>&1)
+		local mj
+		mj=$(jq -r '"N \(.model) \(.release)", (.files[] |
+			"S \(.sha256)  ./\(.path)", "Z \(.size) ./\(.path)")' "$man" 2>&1)
+		got=$(echo "$mj" | sed -n 's/^N //p')
 		[ "$got" = "$m $id" ] || inv_fail "manifest '$man' names '$got'"
-		want=$(jq -r '.files[] | "\(.sha256)  ./\(.path)"' "$man" | LC_ALL=C sort -k2)
+		want=$(echo "$mj" | sed -n 's/^S //p' | LC_ALL=C sort -k2)
 		got=$(cd "$dir" && find . -type f -print0 | xargs -0 -r sha256sum |
 			LC_ALL=C sort -k2)
 		if [ "$want" != "$got" ]; then
 			inv_fail "release '$m/$id' differs from its manifest:"
 			diff <(echo "$want") <(echo "$got") | head -6 >&2
 		fi
-		want=$(jq -r '.files[] | "\(.size) ./\(.path)"' "$man" | LC_ALL=C sort -k2)
+		want=$(echo "$mj" | sed -n 's/^Z //p' | LC_ALL=C sort -k2)
 		got=$(cd "$dir" && find . -type f -printf '%s %p\n' | LC_ALL=C sort -k2)
 		[ "$want" = "$got" ] || inv_fail "release '$m/$id': sizes differ from the manifest"
 		got=$(cd "$dir" && find . ! -type f ! -type d | head -3)
 		[ -z "$got" ] || inv_fail "release '$m/$id' holds non-files: $got"
-		got=$(sqlite3 "$db" "SELECT count(*) FROM releases WHERE model='$m' AND id='$id'")
-		[ "$got" = 1 ] || inv_fail "release '$m/$id' is not in the releases table"
-		got=$(sqlite3 "$db" "SELECT CASE d.status WHEN 'completed'
-			THEN coalesce(dm.to_release,'none') ELSE coalesce(dm.from_release,'none') END
-			FROM deployment_models dm JOIN deployments d ON d.id = dm.deployment_id
-			WHERE dm.model='$m' ORDER BY d.started DESC, d.rowid DESC LIMIT 1")
+		echo "$dbout" | grep -qxF "R $m $id" ||
+			inv_fail "release '$m/$id' is not in the releases table"
+		got=$(echo "$dbout" | sed -n "s/^L $m //p")
 		[ -z "$got" ] || [ "$got" = "$id" ] ||
 			inv_fail "the database says '$m' runs '$got', the link says '$id'"
 	done
