@@ -127,6 +127,10 @@ check "units name the installed binary" \
 	grep -q "^ExecStart=$P/bin/wanctl " "$P/lib/systemd/system/wanctl-verify.service"
 if command -v pkg-config >/dev/null && command -v cc >/dev/null; then
 	flags=$(PKG_CONFIG_PATH="$P/lib/pkgconfig" pkg-config --cflags --libs wanctl)
+	# A sanitizer build's library needs its runtime first in the program.
+	if ldd "$P/lib/libwanctl.so" | grep -q libasan; then
+		flags="-fsanitize=address,undefined $flags"
+	fi
 	# shellcheck disable=SC2086
 	run 0 cc -std=c17 -Wall -Wextra -Werror -o "$SCRATCH/example" \
 		"$P/share/doc/wanctl/examples/deploy_rollback.c" $flags
