@@ -127,9 +127,10 @@ Files being written; swept by the next command.
 .I <backup_path>/
 The backup repository (zstd-compressed, deduplicated).
 .TP
-.I /usr/share/doc/wanctl/
-OPERATIONS.md, CONFIGURATION.md, STORE\-FORMAT.md, DURABILITY.md and an
-example configuration.
+.I <prefix>/share/doc/wanctl/
+OPERATIONS.md, CONFIGURATION.md, STORE\-FORMAT.md, DURABILITY.md, an
+example configuration and an example program (the prefix is
+\fI/usr/local\fR by default).
 .SH SEE ALSO
 .BR systemctl (1),
 .BR systemd.timer (5),

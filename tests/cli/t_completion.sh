@@ -78,6 +78,18 @@ check "no error output from completion" test ! -s "$SCRATCH/cerr"
 cmds=$("$W" --help | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z0-9-]*\) .*/\1/p' | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')
 is "$cmds" "$W" ""
 
+# Every option a command's help lists (an independent reading of the help
+# text: indented lines starting with options) is offered after "--".
+for c in $cmds; do
+	got=" $(comp "$W" "$c" --) "
+	for o in $("$W" "$c" --help | grep -oE '^  (-[a-zA-Z], )?--[a-z][a-z0-9-]*' | grep -oE -- '--[a-z][a-z0-9-]*'); do
+		case $got in
+		*" $o "*) ok ;;
+		*) bad "complete 'wanctl $c --': '$o' (in its help) not offered" ;;
+		esac
+	done
+done
+
 # Files where a FILE is expected.
 touch site.json site-2.json
 is "site-2.json site.json" "$W" --config si
