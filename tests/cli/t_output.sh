@@ -22,7 +22,7 @@ export WANCTL_NO_FSYNC=1
 unset NO_COLOR
 
 # Known violations, reported to their owners (see the git log of this file).
-KNOWN=" ${WANCTL_OUTPUT_KNOWN-quiet:gc width:help width:help-config width:help-monitor width:list width:backup-list width:deploy} "
+KNOWN=" ${WANCTL_OUTPUT_KNOWN-quiet:gc width:help width:help-config width:help-monitor width:list width:backup-list width:deploy report:empty-model} "
 xfail=0
 # checkx KEY DESCRIPTION cmd... : like check, but a failure of a KNOWN key
 # is an expected failure.
@@ -160,6 +160,9 @@ checkx size:deploy "'wanctl deploy' reports sizes with a unit" grep -qE '[0-9.]+
 sed -E 's/[0-9.]+ (B|KiB|MiB|GiB|TiB) \([0-9]+ bytes\)//g' "$SCRATCH/all" >"$SCRATCH/raw"
 raw() { grep -qE '(^|[ (])[0-9]{5,}([ )]|$)' "$SCRATCH/raw"; }
 checkx size:deploy "'wanctl deploy' prints no bare byte counts: $(grep -E '(^|[ (])[0-9]{5,}([ )]|$)' "$SCRATCH/raw" | head -1)" not raw
+# A check without a model is printed without the empty "MODEL: ".
+checkx report:empty-model "'wanctl deploy' check lines have no empty model ('$(grep -m1 -E '^(pass|warn|fail|skip) +[a-z._]+ : ' "$SCRATCH/all")')" \
+	not grep -qE '^(pass|warn|fail|skip) +[a-z._]+ : ' "$SCRATCH/all"
 # The summary lines (reports' messages are sentences and may be longer).
 grep -vE '^(pass|warn|fail|skip) ' "$SCRATCH/all" >"$SCRATCH/summary" || true
 checkx width:deploy "'wanctl deploy' summary lines fit 80 columns" fits "$SCRATCH/summary"
