@@ -8,7 +8,8 @@
 #     starts with '-' is an item (.TP); deeper-indented lines continue it;
 #   - other indented lines, and every indented line under a heading that
 #     contains "xample", are kept verbatim;
-#   - unindented lines are filled paragraphs.
+#   - an unindented line "word  description" is an item too;
+#   - other unindented lines are filled paragraphs.
 # Variables: skipusage=1 drops the usage block (the main help's usage is
 # the SYNOPSIS).
 
@@ -113,6 +114,23 @@ inusage {
 	itemind = -1
 	desccol = 0
 	pendingpp = 1
+	next
+}
+
+# An unindented item: "pre     the staging copy ..." (a word, two or more
+# spaces, its description; continuation lines indented deeper).
+/^[a-z][a-z0-9_-]*  +[^ ]/ {
+	endblock()
+	match($0, /  +/)
+	tag = substr($0, 1, RSTART - 1)
+	desc = substr($0, RSTART + RLENGTH)
+	desccol = RSTART + RLENGTH - 1
+	print ".TP"
+	print tagfmt(tag)
+	print esc(desc)
+	mode = "item"
+	itemind = 0
+	pendingpp = 0
 	next
 }
 
