@@ -5,6 +5,7 @@
 #include "wanctl/validate.h"
 
 #include <getopt.h>
+#include <unistd.h>
 
 const char help_validate[] =
 	"usage: wanctl validate pre [--models] [MODEL...] [--source DIR] [--full]\n"
@@ -220,11 +221,26 @@ static int validate_post(struct cli *cli, const struct vopts *o, bool health)
 	size_t nnames = 0;
 	int err = 0, ret;
 
-	if ((err = cli_state_open(cli, WAN_STATE_READONLY | WAN_STATE_NO_RECOVER, 0, &st)) < 0)
-		return cli_fail(err);
 	rep = wan_report_new();
-	if (!rep) {
-		ret = cli_fail(wan_err(WAN_ENOMEM, "out of memory"));
+	if (!rep)
+		return cli_fail(wan_err(WAN_ENOMEM, "out of memory"));
+	err = cli_state_open(cli, WAN_STATE_READONLY | WAN_STATE_NO_RECOVER, 0, &st);
+	if (err == WAN_ENOTFOUND && access(cfg->state_path, F_OK) < 0) {
+		/* Nothing was ever deployed here: a failed check, not an error. */
+		for (size_t i = 0; i < o->nmodels && err != WAN_ENOMEM; i++)
+			err = wan_report_add(rep, "release.link", o->models[i], WAN_CHECK_FAIL,
+					     json_pack("{s:s}", "state_path", cfg->state_path),
+					     "model '%s' is not deployed: no state folder '%s'",
+					     o->models[i], cfg->state_path);
+		if (!o->nmodels)
+			err = wan_report_add(rep, "release.link", NULL, WAN_CHECK_SKIP, NULL,
+					     "no model is deployed: no state folder '%s'",
+					     cfg->state_path);
+		ret = err == WAN_ENOMEM ? cli_fail(err) : validate_finish(cli, o, rep);
+		goto out;
+	}
+	if (err < 0) {
+		ret = cli_fail(err);
 		goto out;
 	}
 	if (health) {

@@ -265,6 +265,12 @@ fi
 
 # ---- 6. validate post / health (needs deploy) ----------------------------------------
 wt_config "$D" "{\"models\": $models}"
+# Before any deploy there is no state folder: nothing is deployed.
+run 4 "$W" --json validate health --model t2v-1.3B
+fails_are release.link
+run 0 "$W" --json validate post
+jq_is "$(printf '[.checks[] | select(.id == "release.link")][0].status')" skip
+check "validate post created no state folder" test ! -e "$D/production/.wanctl"
 if "$W" deploy --help 2>&1 | grep -q "not built"; then
 	echo "$T: deploy not built: post-deployment cases skipped" >&2
 else
