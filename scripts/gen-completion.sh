@@ -158,8 +158,17 @@ _wanctl()
 		w=${COMP_WORDS[i]}
 		case $w in
 		--config)
-			_wanctl_cfg=(--config "${COMP_WORDS[i + 1]}")
-			((i++))
+			# "--config FILE", or "--config=FILE" split at '='
+			if [[ ${COMP_WORDS[i + 1]-} == = ]]; then
+				_wanctl_cfg=(--config "${COMP_WORDS[i + 2]-}")
+				((i += 2))
+			else
+				_wanctl_cfg=(--config "${COMP_WORDS[i + 1]-}")
+				((i++))
+			fi
+			continue ;;
+		--config=*)
+			_wanctl_cfg=("$w")
 			continue ;;
 		-*|=) continue ;;
 		esac
@@ -197,6 +206,11 @@ _wanctl()
 	fi
 	if [[ -n $_wanctl_subs && -z $sub ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "$_wanctl_subs" -- "$cur")
+		return 0
+	fi
+	# "wanctl help COMMAND"
+	if [[ $cmd == help ]]; then
+		mapfile -t COMPREPLY < <(compgen -W "$_wanctl_commands" -- "$cur")
 		return 0
 	fi
 	# Positional arguments of the command (or subcommand).
@@ -292,6 +306,7 @@ _wanctl()
 		w=$words[i]
 		case $w in
 		--config) _wanctl_cfg=(--config $words[i+1]); (( i++ )); continue ;;
+		--config=*) _wanctl_cfg=($w); continue ;;
 		-*) continue ;;
 		esac
 		if [[ -z $cmd ]]; then
@@ -324,6 +339,10 @@ _wanctl()
 	fi
 	if [[ -n $_wanctl_subs[$cmd] && -z $sub ]]; then
 		compadd -- ${=_wanctl_subs[$cmd]}
+		return
+	fi
+	if [[ $cmd == help ]]; then
+		compadd -- ${=_wanctl_commands}
 		return
 	fi
 	kind=

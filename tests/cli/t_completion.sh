@@ -101,6 +101,10 @@ is "stage-dir" "$W" deploy --source stage
 jq -n '{source_models_path: "staging", target_models_path: "production",
 	backup_path: "backups", models: {"my-t2v": {spec: "t2v-1.3B", source: "t2v-1.3B"}}}' >site.json
 is "my-t2v" "$W" --config site.json deploy my
+is "my-t2v" "$W" --config = site.json deploy my
+is "my-t2v" "$W" --config=site.json deploy my
+is "deploy" "$W" --config = site.json dep
+is "deploy" "$W" help dep
 is "my-t2v" "$W" --config site.json deploy --models x my
 is "" "$W" deploy my
 check "WANCTL_CONFIG names the configured models" \
@@ -169,6 +173,7 @@ if command -v zsh >/dev/null; then
 	zis "--config --dry-run --help --json --models --no-backup --output-report --quiet --rehash --source --transfer --verbose --version --wait -h -q -v" "$W" deploy -
 	zis "auto copy hardlink reflink" "$W" deploy --transfer ""
 	zis "init show" "$W" config ""
+	zis "$(echo "$cmds")" "$W" help ""
 	has_t2v=$(zcomp "$W" deploy t2v)
 	case " $has_t2v " in *" t2v-A14B "*) ok ;; *) bad "zsh: models: '$has_t2v'" ;; esac
 	zis "FILES" "$W" --config ""
