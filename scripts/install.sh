@@ -109,37 +109,42 @@ SOFILE=libwanctl.so.$VERSION
 [ -f "$BUILD/libwanctl.a" ] || die "no '$BUILD/libwanctl.a' (CMake target wanctl_static)"
 SOMAJOR=libwanctl.so.${VERSION%%.*}
 
-# One line per item: KIND MODE SOURCE DEST (KIND: file, link, pc, unit).
+# One line per item: KIND MODE SOURCE DEST, tab-separated (paths may hold
+# spaces). KIND: file, link (SOURCE is the link's text), pc, unit.
+item() {
+	printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4"
+}
+
 plan() {
-	echo "file 0755 $BUILD/wanctl $BINDIR/wanctl"
-	echo "file 0755 $BUILD/$SOFILE $LIBDIR/$SOFILE"
-	echo "link - $SOFILE $LIBDIR/$SOMAJOR"
-	echo "link - $SOMAJOR $LIBDIR/libwanctl.so"
-	echo "file 0644 $BUILD/libwanctl.a $LIBDIR/libwanctl.a"
+	item file 0755 "$BUILD/wanctl" "$BINDIR/wanctl"
+	item file 0755 "$BUILD/$SOFILE" "$LIBDIR/$SOFILE"
+	item link - "$SOFILE" "$LIBDIR/$SOMAJOR"
+	item link - "$SOMAJOR" "$LIBDIR/libwanctl.so"
+	item file 0644 "$BUILD/libwanctl.a" "$LIBDIR/libwanctl.a"
 	for h in "$SRC"/include/wanctl/*.h; do
-		echo "file 0644 $h $INCLUDEDIR/wanctl/${h##*/}"
+		item file 0644 "$h" "$INCLUDEDIR/wanctl/${h##*/}"
 	done
-	echo "pc 0644 $SRC/contrib/wanctl.pc.in $PKGCONFIGDIR/wanctl.pc"
-	echo "file 0644 $SRC/docs/wanctl.1 $MANDIR/man1/wanctl.1"
-	echo "file 0644 $SRC/contrib/wanctl.bash-completion $BASHCOMPDIR/wanctl"
-	echo "file 0644 $SRC/contrib/_wanctl $ZSHCOMPDIR/_wanctl"
+	item pc 0644 "$SRC/contrib/wanctl.pc.in" "$PKGCONFIGDIR/wanctl.pc"
+	item file 0644 "$SRC/docs/wanctl.1" "$MANDIR/man1/wanctl.1"
+	item file 0644 "$SRC/contrib/wanctl.bash-completion" "$BASHCOMPDIR/wanctl"
+	item file 0644 "$SRC/contrib/_wanctl" "$ZSHCOMPDIR/_wanctl"
 	# wanctl-monitor.service comes from the monitor's side of the tree;
 	# the verify units and the user from here.
 	for u in wanctl-monitor.service wanctl-verify.service wanctl-verify.timer; do
-		echo "unit 0644 $SRC/contrib/$u $SYSTEMDUNITDIR/$u"
+		item unit 0644 "$SRC/contrib/$u" "$SYSTEMDUNITDIR/$u"
 	done
-	echo "file 0644 $SRC/contrib/wanctl.sysusers $SYSUSERSDIR/wanctl.conf"
+	item file 0644 "$SRC/contrib/wanctl.sysusers" "$SYSUSERSDIR/wanctl.conf"
 	for d in "$SRC"/docs/*.md; do
 		if [ -e "$d" ]; then
-			echo "file 0644 $d $DOCDIR/${d##*/}"
+			item file 0644 "$d" "$DOCDIR/${d##*/}"
 		fi
 	done
-	echo "file 0644 $SRC/contrib/wanctl.example.json $DOCDIR/examples/config.json"
-	echo "file 0644 $SRC/examples/deploy_rollback.c $DOCDIR/examples/deploy_rollback.c"
+	item file 0644 "$SRC/contrib/wanctl.example.json" "$DOCDIR/examples/config.json"
+	item file 0644 "$SRC/examples/deploy_rollback.c" "$DOCDIR/examples/deploy_rollback.c"
 }
 
 if [ "$MODE" = list ]; then
-	plan | while read -r kind mode src dst; do
+	plan | while IFS='	' read -r kind mode src dst; do
 		echo "$dst"
 	done
 	echo "$RECORD"
@@ -148,21 +153,20 @@ fi
 
 # ---- install -------------------------------------------------------------
 
-TMPS=""
+# Temporary files to remove on exit: the plan, the file being installed,
+# the new record.
+PLAN="" TMP="" NEWREC=""
 cleanup() {
-	for t in $TMPS; do
-		rm -f "$t"
-	done
+	rm -f "$PLAN" "$TMP" "$NEWREC"
 }
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
 
 PLAN=$(mktemp "${TMPDIR:-/tmp}/wanctl-install.XXXXXX")
-TMPS=$PLAN
 plan > "$PLAN"
 
 # Every source must exist before anything is written.
-while read -r kind mode src dst; do
+while IFS='	' read -r kind mode src dst; do
 	[ "$kind" = link ] || [ -f "$src" ] || die "missing '$src'; nothing was installed"
 done < "$PLAN"
 
@@ -204,11 +208,11 @@ else
 fi
 
 FILES=""
-while read -r kind mode src dst; do
+while IFS='	' read -r kind mode src dst; do
 	dir=$(dirname "$dst")
 	mkdirs "$dir"
 	tmp="$DESTDIR$dir/.${dst##*/}.tmp.$$"
-	TMPS="$TMPS $tmp"
+	TMP=$tmp
 	rm -f "$tmp"
 	case $kind in
 	file)
@@ -227,6 +231,7 @@ while read -r kind mode src dst; do
 	esac
 	[ "$kind" = link ] || chmod "$mode" "$tmp"
 	mv -f "$tmp" "$DESTDIR$dst"
+	TMP=""
 	FILES="$FILES
 f $dst"
 	say "installed $DESTDIR$dst"
@@ -246,10 +251,10 @@ if [ -f "$OLDREC" ]; then
 fi
 
 NEWREC="$DESTDIR$RECORD.tmp.$$"
-TMPS="$TMPS $NEWREC"
 printf '%s\n%s\n' "$FILES" "$DIRS" | grep -v '^$' > "$NEWREC"
 chmod 0644 "$NEWREC"
 mv -f "$NEWREC" "$OLDREC"
+NEWREC=""
 
 if [ -z "$DESTDIR" ] && [ -z "${QUIET:-}" ]; then
 	echo ""

@@ -11,7 +11,7 @@
 #     library and runs; systemd-analyze verify accepts the installed units
 #     (skipped when systemd-analyze is missing); the unit files name the
 #     installed binary; uninstall removes exactly what install put;
-#  3. a missing source file installs nothing.
+#  3. paths with spaces; a missing source file installs nothing.
 T=t_install
 . "$(dirname "$0")/../crash/lib.sh"
 SRC=${WANCTL_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -98,6 +98,13 @@ before=$(snap "$D")
 run 0 env DESTDIR="$D" PREFIX=/usr/local sh "$INSTALL" "$WB"
 check "second install: same tree" test "$before" = "$(snap "$D")"
 
+# A file an older version installed, that this one no longer has, goes.
+echo old >"$U/share/doc/wanctl/OLD.md"
+echo "f /usr/local/share/doc/wanctl/OLD.md" >>"$U/share/doc/wanctl/installed-files"
+run 0 env DESTDIR="$D" PREFIX=/usr/local sh "$INSTALL" "$WB"
+check "reinstall removes a file the new version does not install" test ! -e "$U/share/doc/wanctl/OLD.md"
+check "reinstall: same tree as before" test "$before" = "$(snap "$D")"
+
 # The list mode names the same files.
 run 0 env DESTDIR="$D" PREFIX=/usr/local sh "$INSTALL" --list "$WB"
 check "--list names every installed file" test \
@@ -160,6 +167,14 @@ else
 fi
 run 0 env PREFIX="$P" sh "$INSTALL" --uninstall "$WB"
 check "uninstall of a real prefix: empty" test -z "$(ls -A "$P" 2>/dev/null)"
+
+# Paths with spaces.
+SP="$SCRATCH/with space/pre fix"
+run 0 env DESTDIR="$SCRATCH/dest dir" PREFIX="$SP" sh "$INSTALL" "$WB"
+check "spaces: binary installed" test -x "$SCRATCH/dest dir$SP/bin/wanctl"
+check "spaces: pc prefix" grep -qxF "prefix=$SP" "$SCRATCH/dest dir$SP/lib/pkgconfig/wanctl.pc"
+run 0 env DESTDIR="$SCRATCH/dest dir" PREFIX="$SP" sh "$INSTALL" --uninstall "$WB"
+check "spaces: uninstall leaves it empty" test -z "$(ls -A "$SCRATCH/dest dir")"
 
 # 3. A missing source: nothing installed.
 run 1 env DESTDIR="$SCRATCH/d3" PREFIX=/usr sh "$INSTALL" "$SCRATCH/no-build"
