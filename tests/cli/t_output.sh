@@ -128,7 +128,8 @@ for c in "models" "models t2v-A14B" "list" "list --model t2v-1.3B --limit 1" "st
 	 "releases t2v-1.3B" "verify" "verify --quick t2v-1.3B" "validate pre t2v-1.3B" \
 	 "validate post t2v-1.3B" "config show" "health" "gc --dry-run" "backup list" \
 	 "inspect $ST" "deploy --dry-run ti2v-5B" "deploy t2v-1.3B" \
-	 "rollback --model t2v-1.3B" "monitor history --hours 1"; do
+	 "rollback --model t2v-1.3B" "monitor history --hours 1" "validate health --model t2v-1.3B" \
+	 "backup create" "backup verify --quick" "backup prune --dry-run" "monitor run --once --listen="; do
 	# shellcheck disable=SC2086
 	run_in "0" "$W" --json $c || continue
 	checkx "json:${c%% *}" "'wanctl --json $c': stdout is one JSON document ($(head -c 120 "$SCRATCH/out"))" jsonok
