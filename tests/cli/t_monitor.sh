@@ -144,6 +144,15 @@ run 3 "$W" monitor start --listen 127.0.0.1:0
 err_has "already running (pid $MPID"
 run 3 "$W" monitor run --listen 127.0.0.1:0
 
+# A daemon that cannot listen says so through `start` (exit 1) and leaves
+# no pid file behind (another state folder, the same port).
+jq '.target_models_path = "production2"' wanctl.json >other.json
+mkdir -p production2
+run 1 "$W" --config other.json monitor start --listen "127.0.0.1:$HP"
+err_has "monitor did not start: cannot listen on '127.0.0.1:$HP'"
+run 1 "$W" --config other.json --json monitor status
+jq_is .running false
+
 # --- a changed byte in production -------------------------------------------
 F=$P/$M/diffusion_pytorch_model.safetensors
 cp "$F" "$SCRATCH/orig"
