@@ -18,6 +18,7 @@
 #include "wanctl/log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <zstd.h>
 
@@ -436,146 +437,277 @@ static void progress_add(struct bk_progress *p, uint64_t n)
 	wan_progress(p->what, done, p->total, p->files_done, p->files_total);
 }
 
+/*
+ * The encoder is a two-stage pipeline: a reader thread reads frame k+1,
+ * hashes it and builds its byte planes while the caller's thread has zstd
+ * (with its own worker threads) compress frame k and writes it. Two slots,
+ * so memory stays at 2 x (raw + planes) + one compressed frame.
+ */
+struct enc_slot {
+	uint8_t *raw, *xf;
+	const uint8_t *src;
+	size_t n;
+	uint64_t off;
+	struct grow segs;
+	int state;                  /* 0 free, 1 ready */
+	int err;
+	char msg[1024];
+};
+
+struct enc {
+	int in;
+	uint64_t size;
+	const char *name;
+	size_t fr;
+	struct bk_range *rg;
+	size_t nrg, ri;
+	struct wan_sha256 h;
+	struct enc_slot slot[2];
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+};
+
+/* Read the frame at off into s, hash it, lay out its byte planes. */
+static int enc_prepare(struct enc *e, struct enc_slot *s, uint64_t off)
+{
+	size_t n = e->size - off < e->fr ? (size_t)(e->size - off) : e->fr;
+	ssize_t got = xpread(e->in, s->raw, n, (off_t)off);
+
+	s->n = n;
+	s->off = off;
+	s->segs.n = 0;
+	s->src = s->raw;
+	if (got < 0)
+		return wan_err_sys(0, "cannot read '%s' at byte %llu", e->name,
+				   (unsigned long long)off);
+	if ((size_t)got != n)
+		return wan_err(WAN_EIO, "'%s' is shorter than expected (%llu of %llu bytes)",
+			       e->name, (unsigned long long)(off + (uint64_t)got),
+			       (unsigned long long)e->size);
+	wan_sha256_update(&e->h, s->raw, n);
+	posix_fadvise(e->in, (off_t)off, (off_t)n, POSIX_FADV_DONTNEED);
+	if (e->nrg) {
+		uint64_t end = off + n, copied = 0;
+		while (e->ri < e->nrg && e->rg[e->ri].b <= off)
+			e->ri++;
+		for (size_t j = e->ri; j < e->nrg && e->rg[j].a < end; j++) {
+			const struct bk_range *r = &e->rg[j];
+			uint64_t a = r->a > off ? r->a : off;
+			uint64_t b = r->b < end ? r->b : end, len;
+			struct bk_seg *sg;
+
+			/* Keep elements aligned to the run's start. */
+			a = r->a + (a - r->a + r->e - 1) / r->e * r->e;
+			if (b <= a)
+				continue;
+			len = (b - a) / r->e * r->e;
+			if (len < 2 * (uint64_t)r->e)
+				continue;
+			if (!(sg = grow_add(&s->segs)))
+				return wan_err(WAN_ENOMEM, "out of memory");
+			sg->off = a - off;
+			sg->len = len;
+			sg->elem = r->e;
+			memcpy(s->xf + copied, s->raw + copied, (size_t)(sg->off - copied));
+			bk_planes_split(s->xf + sg->off, s->raw + sg->off, (size_t)(len / r->e), r->e);
+			copied = sg->off + len;
+		}
+		if (s->segs.n) {
+			memcpy(s->xf + copied, s->raw + copied, (size_t)(n - copied));
+			s->src = s->xf;
+		}
+	}
+	return 0;
+}
+
+static void *enc_reader(void *arg)
+{
+	struct enc *e = arg;
+	uint64_t off = 0;
+
+	for (unsigned k = 0; off < e->size; k++) {
+		struct enc_slot *s = &e->slot[k % 2];
+		bool stop;
+		int err;
+
+		pthread_mutex_lock(&e->mu);
+		while (s->state != 0 && !e->stop)
+			pthread_cond_wait(&e->cv, &e->mu);
+		stop = e->stop;
+		pthread_mutex_unlock(&e->mu);
+		if (stop)
+			break;
+		err = enc_prepare(e, s, off);
+		pthread_mutex_lock(&e->mu);
+		s->err = err;
+		if (err)
+			snprintf(s->msg, sizeof(s->msg), "%s", wan_errmsg());
+		s->state = 1;
+		pthread_cond_broadcast(&e->cv);
+		pthread_mutex_unlock(&e->mu);
+		if (err)
+			break;
+		off += s->n;
+	}
+	return NULL;
+}
+
 int bk_encode(int in, uint64_t size, const char *name, const char *path,
 	      const char *expect_sha, int out, const struct bk_enc_opts *o,
 	      struct bk_progress *p, uint64_t *stored, uint32_t *codec)
 {
-	struct bk_range *rg = NULL;
-	size_t nrg = 0, ri = 0;
+	struct enc e;
 	struct grow frames = { NULL, 0, 0, sizeof(struct bk_frame) };
 	struct grow segs = { NULL, 0, 0, sizeof(struct bk_seg) };
 	ZSTD_CCtx *cctx = NULL, *pctx = NULL;
-	uint8_t *raw = NULL, *xf = NULL, *cbuf = NULL, digest[32];
-	size_t fr = o->frame ? o->frame : BK_FRAME_RAW;
-	size_t cbound;
-	struct wan_sha256 h;
-	bool hashing = false;
+	uint8_t *cbuf = NULL, digest[32];
+	size_t cbound, bufsize;
+	pthread_t reader;
+	bool hashing = false, threaded = false, started = false, oom = false;
+	uint64_t nframes;
 	char hex[WAN_SHA256_HEX];
-	int err = 0;
+	int err = 0, nslots;
 
 	*stored = 0;
 	*codec = BK_CODEC_ZSTD;
+	memset(&e, 0, sizeof(e));
+	e.in = in;
+	e.size = size;
+	e.name = name;
+	e.fr = o->frame ? o->frame : BK_FRAME_RAW;
+	if (e.fr > BK_FRAME_MAX)
+		e.fr = BK_FRAME_MAX;
+	for (int i = 0; i < 2; i++)
+		e.slot[i].segs.elsize = sizeof(struct bk_seg);
 	if (!o->plain && is_safetensors(path) && size >= 8 &&
-	    (err = plane_ranges(in, size, name, &rg, &nrg)) < 0)
+	    (err = plane_ranges(in, size, name, &e.rg, &e.nrg)) < 0)
 		return err;
-	if (nrg)
+	if (e.nrg)
 		*codec = BK_CODEC_BYTEPLANE;
-	if (fr > BK_FRAME_MAX)
-		fr = BK_FRAME_MAX;
-	cbound = ZSTD_compressBound(fr);
+	threaded = size > e.fr;
+	nslots = threaded ? 2 : 1;
+	bufsize = size < e.fr ? (size_t)size + 1 : e.fr;
+	cbound = ZSTD_compressBound(size < e.fr ? (size_t)size : e.fr);
 	cctx = ZSTD_createCCtx();
-	if (nrg)
+	if (e.nrg)
 		pctx = ZSTD_createCCtx();
-	raw = malloc(size < fr ? (size_t)size + 1 : fr);
-	cbuf = malloc(size < fr ? ZSTD_compressBound((size_t)size) : cbound);
-	if (nrg)
-		xf = malloc(size < fr ? (size_t)size + 1 : fr);
-	if (!cctx || !raw || !cbuf || (nrg && (!xf || !pctx))) {
+	cbuf = malloc(cbound);
+	for (int i = 0; i < nslots; i++) {
+		e.slot[i].raw = malloc(bufsize);
+		if (e.nrg)
+			e.slot[i].xf = malloc(bufsize);
+		if (!e.slot[i].raw || (e.nrg && !e.slot[i].xf))
+			oom = true;
+	}
+	if (oom || !cctx || !cbuf || (e.nrg && !pctx)) {
 		err = wan_err(WAN_ENOMEM, "out of memory compressing '%s'", name);
 		goto out;
 	}
-	if (size < fr)
-		cbound = ZSTD_compressBound((size_t)size);
 	if ((err = zstd_setup(cctx, o, false)) < 0 ||
 	    (pctx && (err = zstd_setup(pctx, o, true)) < 0) ||
-	    (err = wan_sha256_init(&h)) < 0)
+	    (err = wan_sha256_init(&e.h)) < 0)
 		goto out;
 	hashing = true;
 	posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
-	for (uint64_t off = 0; off < size;) {
-		size_t n = size - off < fr ? (size_t)(size - off) : fr;
-		ssize_t got = xpread(in, raw, n, (off_t)off);
-		const uint8_t *src = raw;
+	pthread_mutex_init(&e.mu, NULL);
+	pthread_cond_init(&e.cv, NULL);
+	if (threaded) {
+		if (pthread_create(&reader, NULL, enc_reader, &e) != 0) {
+			err = wan_err(WAN_ENOMEM, "cannot start a thread");
+			goto out_sync;
+		}
+		started = true;
+	}
+	nframes = size ? (size + e.fr - 1) / e.fr : 0;
+	for (uint64_t k = 0; k < nframes; k++) {
+		struct enc_slot *s = &e.slot[k % (uint64_t)nslots];
 		struct bk_frame *f;
-		size_t first = segs.n, zr;
+		uint64_t off;
+		size_t zr;
 
-		if (got < 0) {
-			err = wan_err_sys(0, "cannot read '%s' at byte %llu", name,
-					  (unsigned long long)off);
-			goto out;
-		}
-		if ((size_t)got != n) {
-			err = wan_err(WAN_EIO, "'%s' is shorter than expected (%llu of %llu bytes)",
-				      name, (unsigned long long)(off + (uint64_t)got),
-				      (unsigned long long)size);
-			goto out;
-		}
-		wan_sha256_update(&h, raw, n);
-		if (nrg) {
-			uint64_t end = off + n, copied = 0;
-			while (ri < nrg && rg[ri].b <= off)
-				ri++;
-			for (size_t j = ri; j < nrg && rg[j].a < end; j++) {
-				uint64_t a = rg[j].a > off ? rg[j].a : off;
-				uint64_t b = rg[j].b < end ? rg[j].b : end, len;
-				uint32_t e = rg[j].e;
-				struct bk_seg *s;
-
-				/* Keep elements aligned to the run's start. */
-				a = rg[j].a + (a - rg[j].a + e - 1) / e * e;
-				if (b <= a)
-					continue;
-				len = (b - a) / e * e;
-				if (len < 2 * (uint64_t)e)
-					continue;
-				if (!(s = grow_add(&segs))) {
-					err = wan_err(WAN_ENOMEM, "out of memory");
-					goto out;
-				}
-				s->off = a - off;
-				s->len = len;
-				s->elem = e;
-				memcpy(xf + copied, raw + copied, (size_t)(s->off - copied));
-				bk_planes_split(xf + s->off, raw + s->off, (size_t)(len / e), e);
-				copied = s->off + len;
+		if (threaded) {
+			pthread_mutex_lock(&e.mu);
+			while (s->state != 1)
+				pthread_cond_wait(&e.cv, &e.mu);
+			pthread_mutex_unlock(&e.mu);
+			if (s->err) {
+				err = wan_err(s->err, "%s", s->msg);
+				goto out_sync;
 			}
-			if (segs.n > first) {
-				memcpy(xf + copied, raw + copied, (size_t)(n - copied));
-				src = xf;
-			}
+		} else if ((err = enc_prepare(&e, s, 0)) < 0) {
+			goto out_sync;
 		}
-		zr = ZSTD_compress2(src == xf ? pctx : cctx, cbuf, cbound, src, n);
+		off = s->off;
+		zr = ZSTD_compress2(s->src == s->xf ? pctx : cctx, cbuf, cbound, s->src, s->n);
 		if (ZSTD_isError(zr)) {
 			err = wan_err(WAN_ERROR, "cannot compress '%s' at byte %llu: %s", name,
 				      (unsigned long long)off, ZSTD_getErrorName(zr));
-			goto out;
+			goto out_sync;
 		}
 		if (xwrite(out, cbuf, zr) < 0) {
 			err = wan_err_sys(0, "cannot write the backup of '%s'", name);
-			goto out;
+			goto out_sync;
 		}
 		if (!(f = grow_add(&frames))) {
 			err = wan_err(WAN_ENOMEM, "out of memory");
-			goto out;
+			goto out_sync;
 		}
 		memset(f, 0, sizeof(*f));
 		f->comp = zr;
-		f->raw = n;
-		f->nseg = (uint32_t)(segs.n - first);
+		f->raw = s->n;
+		f->nseg = (uint32_t)s->segs.n;
+		for (size_t i = 0; i < s->segs.n; i++) {
+			struct bk_seg *d = grow_add(&segs);
+			if (!d) {
+				err = wan_err(WAN_ENOMEM, "out of memory");
+				goto out_sync;
+			}
+			*d = ((struct bk_seg *)s->segs.p)[i];
+		}
 		*stored += zr;
-		off += n;
-		posix_fadvise(in, (off_t)(off - n), (off_t)n, POSIX_FADV_DONTNEED);
-		progress_add(p, n);
+		progress_add(p, s->n);
+		pthread_mutex_lock(&e.mu);
+		s->state = 0;
+		pthread_cond_broadcast(&e.cv);
+		pthread_mutex_unlock(&e.mu);
 	}
-	wan_sha256_final_hex(&h, hex);
+	if (started) {
+		pthread_join(reader, NULL);
+		started = false;
+	}
+	wan_sha256_final_hex(&e.h, hex);
 	hashing = false;
 	if (expect_sha && strcmp(hex, expect_sha)) {
 		err = wan_err(WAN_ECORRUPT, "'%s' hashes to %s, expected %s: the store copy is "
 			      "damaged (run 'wanctl verify')", name, hex, expect_sha);
-		goto out;
+		goto out_sync;
 	}
 	for (int i = 0; i < 32; i++)
 		digest[i] = (uint8_t)(hex_nibble(hex[2 * i]) << 4 | hex_nibble(hex[2 * i + 1]));
 	err = write_index(out, size, digest, *codec, &frames, &segs, stored);
+out_sync:
+	if (started) {
+		pthread_mutex_lock(&e.mu);
+		e.stop = true;
+		pthread_cond_broadcast(&e.cv);
+		pthread_mutex_unlock(&e.mu);
+		pthread_join(reader, NULL);
+	}
+	pthread_mutex_destroy(&e.mu);
+	pthread_cond_destroy(&e.cv);
 out:
 	if (hashing)
-		wan_sha256_release(&h);
+		wan_sha256_release(&e.h);
 	ZSTD_freeCCtx(cctx);
 	ZSTD_freeCCtx(pctx);
-	free(raw);
-	free(xf);
+	for (int i = 0; i < 2; i++) {
+		free(e.slot[i].raw);
+		free(e.slot[i].xf);
+		free(e.slot[i].segs.p);
+	}
 	free(cbuf);
-	free(rg);
+	free(e.rg);
 	free(frames.p);
 	free(segs.p);
 	return err;
@@ -583,111 +715,217 @@ out:
 
 /* ---- decoding ---- */
 
+/*
+ * The decoder is a two-stage pipeline too: a thread decompresses frame k+1
+ * and puts its bytes back in order while the caller's thread hashes and
+ * writes frame k. Two slots of (compressed-side buffer, output buffer).
+ */
+struct dec_slot {
+	uint8_t *raw, *outb;
+	const uint8_t *res;         /* the frame's original bytes */
+	int state;                  /* 0 free, 1 ready */
+	int err;
+	char msg[1024];
+};
+
+struct dec {
+	int fd;
+	const struct bk_index *ix;
+	const char *name;
+	ZSTD_DCtx *d;
+	uint8_t *in;
+	struct dec_slot slot[2];
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+};
+
+/* Decompress frame i into s and undo its byte planes. */
+static int dec_frame(struct dec *c, struct dec_slot *s, uint32_t i)
+{
+	const struct bk_frame *f = &c->ix->frames[i];
+	ZSTD_outBuffer ob = { s->raw, (size_t)f->raw + 1, 0 };
+	uint64_t used = 0, copied = 0;
+	size_t ret = 1;
+	const char *name = c->name;
+
+	ZSTD_DCtx_reset(c->d, ZSTD_reset_session_only);
+	while (used < f->comp) {
+		size_t want = f->comp - used < BK_IO_BUF ? (size_t)(f->comp - used) : BK_IO_BUF;
+		ssize_t n;
+		ZSTD_inBuffer ib = { c->in, 0, 0 };
+
+		if (ret == 0 && used > 0)
+			return wan_err(WAN_ECORRUPT, "backup object '%s': frame %u ends before "
+				       "its recorded size", name, i);
+		n = xpread(c->fd, c->in, want, (off_t)(f->comp_off + used));
+		if (n < 0)
+			return wan_err_sys(0, "cannot read backup object '%s'", name);
+		if ((size_t)n != want)
+			return wan_err(WAN_ECORRUPT, "backup object '%s' is truncated in frame %u",
+				       name, i);
+		ib.size = (size_t)n;
+		while (ib.pos < ib.size) {
+			size_t ipos = ib.pos, opos = ob.pos;
+			ret = ZSTD_decompressStream(c->d, &ob, &ib);
+			if (ZSTD_isError(ret))
+				return wan_err(WAN_ECORRUPT, "backup object '%s': frame %u (file bytes "
+					       "%llu..%llu) is damaged: %s", name, i,
+					       (unsigned long long)f->raw_off,
+					       (unsigned long long)(f->raw_off + f->raw),
+					       ZSTD_getErrorName(ret));
+			if (ob.pos > f->raw || (ret == 0 && ib.pos < ib.size) ||
+			    (ipos == ib.pos && opos == ob.pos))
+				return wan_err(WAN_ECORRUPT, "backup object '%s': frame %u does not "
+					       "decode to its recorded %llu bytes", name, i,
+					       (unsigned long long)f->raw);
+		}
+		used += (uint64_t)n;
+	}
+	if (ret != 0 || ob.pos != f->raw)
+		return wan_err(WAN_ECORRUPT, "backup object '%s': frame %u is incomplete "
+			       "(%zu of %llu bytes)", name, i, ob.pos, (unsigned long long)f->raw);
+	s->res = s->raw;
+	if (!f->nseg)
+		return 0;
+	for (uint32_t k = 0; k < f->nseg; k++) {
+		const struct bk_seg *sg = &c->ix->segs[f->first_seg + k];
+		memcpy(s->outb + copied, s->raw + copied, (size_t)(sg->off - copied));
+		bk_planes_join(s->outb + sg->off, s->raw + sg->off, (size_t)(sg->len / sg->elem),
+			       sg->elem);
+		copied = sg->off + sg->len;
+	}
+	memcpy(s->outb + copied, s->raw + copied, (size_t)(f->raw - copied));
+	s->res = s->outb;
+	return 0;
+}
+
+static void *dec_thread(void *arg)
+{
+	struct dec *c = arg;
+
+	for (uint32_t i = 0; i < c->ix->nframes; i++) {
+		struct dec_slot *s = &c->slot[i % 2];
+		bool stop;
+		int err;
+
+		pthread_mutex_lock(&c->mu);
+		while (s->state != 0 && !c->stop)
+			pthread_cond_wait(&c->cv, &c->mu);
+		stop = c->stop;
+		pthread_mutex_unlock(&c->mu);
+		if (stop)
+			break;
+		err = dec_frame(c, s, i);
+		pthread_mutex_lock(&c->mu);
+		s->err = err;
+		if (err)
+			snprintf(s->msg, sizeof(s->msg), "%s", wan_errmsg());
+		s->state = 1;
+		pthread_cond_broadcast(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+		if (err)
+			break;
+	}
+	return NULL;
+}
+
 int bk_decode(int fd, const struct bk_index *ix, const char *name, int out,
 	      struct bk_progress *p)
 {
-	ZSTD_DCtx *d = ZSTD_createDCtx();
-	uint64_t maxraw = 0, maxseg = 0;
-	uint8_t *raw = NULL, *xf = NULL, *in = malloc(BK_IO_BUF);
+	struct dec c;
+	uint64_t maxraw = 0;
 	struct wan_sha256 h;
-	bool hashing = false;
+	pthread_t th;
+	bool hashing = false, threaded = ix->nframes > 1, started = false, oom = false;
+	int nslots = threaded ? 2 : 1;
 	char hex[WAN_SHA256_HEX];
 	int err = 0;
 
+	memset(&c, 0, sizeof(c));
+	c.fd = fd;
+	c.ix = ix;
+	c.name = name;
+	c.d = ZSTD_createDCtx();
+	c.in = malloc(BK_IO_BUF);
 	for (uint32_t i = 0; i < ix->nframes; i++)
 		if (ix->frames[i].raw > maxraw)
 			maxraw = ix->frames[i].raw;
-	for (uint32_t i = 0; i < ix->nsegs; i++)
-		if (ix->segs[i].len > maxseg)
-			maxseg = ix->segs[i].len;
-	raw = malloc((size_t)maxraw + 1);
-	if (maxseg)
-		xf = malloc((size_t)maxseg);
-	if (!d || !raw || !in || (maxseg && !xf)) {
+	for (int i = 0; i < nslots; i++) {
+		c.slot[i].raw = malloc((size_t)maxraw + 1);
+		if (ix->nsegs)
+			c.slot[i].outb = malloc((size_t)maxraw + 1);
+		if (!c.slot[i].raw || (ix->nsegs && !c.slot[i].outb))
+			oom = true;
+	}
+	if (oom || !c.d || !c.in) {
 		err = wan_err(WAN_ENOMEM, "out of memory decoding '%s'", name);
 		goto out;
 	}
-	ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, 27);
+	/* Our frames never need more than their own size as window. */
+	ZSTD_DCtx_setParameter(c.d, ZSTD_d_windowLogMax, 27);
 	if ((err = wan_sha256_init(&h)) < 0)
 		goto out;
 	hashing = true;
+	pthread_mutex_init(&c.mu, NULL);
+	pthread_cond_init(&c.cv, NULL);
+	if (threaded) {
+		if (pthread_create(&th, NULL, dec_thread, &c) != 0) {
+			err = wan_err(WAN_ENOMEM, "cannot start a thread");
+			goto out_sync;
+		}
+		started = true;
+	}
 	for (uint32_t i = 0; i < ix->nframes; i++) {
 		const struct bk_frame *f = &ix->frames[i];
-		ZSTD_outBuffer ob = { raw, (size_t)f->raw + 1, 0 };
-		uint64_t used = 0;
-		size_t ret = 1;
+		struct dec_slot *s = &c.slot[i % (uint32_t)nslots];
 
-		ZSTD_DCtx_reset(d, ZSTD_reset_session_only);
-		while (used < f->comp) {
-			if (ret == 0 && used > 0) {
-				err = wan_err(WAN_ECORRUPT, "backup object '%s': frame %u ends before "
-					      "its recorded size", name, i);
-				goto out;
+		if (threaded) {
+			pthread_mutex_lock(&c.mu);
+			while (s->state != 1)
+				pthread_cond_wait(&c.cv, &c.mu);
+			pthread_mutex_unlock(&c.mu);
+			if (s->err) {
+				err = wan_err(s->err, "%s", s->msg);
+				goto out_sync;
 			}
-			size_t want = f->comp - used < BK_IO_BUF ? (size_t)(f->comp - used) : BK_IO_BUF;
-			ssize_t n = xpread(fd, in, want, (off_t)(f->comp_off + used));
-			ZSTD_inBuffer ib = { in, 0, 0 };
-
-			if (n < 0) {
-				err = wan_err_sys(0, "cannot read backup object '%s'", name);
-				goto out;
-			}
-			if ((size_t)n != want) {
-				err = wan_err(WAN_ECORRUPT, "backup object '%s' is truncated in frame %u",
-					      name, i);
-				goto out;
-			}
-			ib.size = (size_t)n;
-			while (ib.pos < ib.size) {
-				size_t ipos = ib.pos, opos = ob.pos;
-				ret = ZSTD_decompressStream(d, &ob, &ib);
-				if (ZSTD_isError(ret)) {
-					err = wan_err(WAN_ECORRUPT, "backup object '%s': frame %u (file bytes "
-						      "%llu..%llu) is damaged: %s", name, i,
-						      (unsigned long long)f->raw_off,
-						      (unsigned long long)(f->raw_off + f->raw),
-						      ZSTD_getErrorName(ret));
-					goto out;
-				}
-				if (ob.pos > f->raw || (ret == 0 && ib.pos < ib.size) ||
-				    (ipos == ib.pos && opos == ob.pos)) {
-					err = wan_err(WAN_ECORRUPT, "backup object '%s': frame %u does not "
-						      "decode to its recorded %llu bytes", name, i,
-						      (unsigned long long)f->raw);
-					goto out;
-				}
-			}
-			used += (uint64_t)n;
+		} else if ((err = dec_frame(&c, s, i)) < 0) {
+			goto out_sync;
 		}
-		if (ret != 0 || ob.pos != f->raw) {
-			err = wan_err(WAN_ECORRUPT, "backup object '%s': frame %u is incomplete "
-				      "(%zu of %llu bytes)", name, i, ob.pos,
-				      (unsigned long long)f->raw);
-			goto out;
-		}
-		for (uint32_t k = 0; k < f->nseg; k++) {
-			const struct bk_seg *s = &ix->segs[f->first_seg + k];
-			bk_planes_join(xf, raw + s->off, (size_t)(s->len / s->elem), s->elem);
-			memcpy(raw + s->off, xf, (size_t)s->len);
-		}
-		wan_sha256_update(&h, raw, (size_t)f->raw);
-		if (out >= 0 && xwrite(out, raw, (size_t)f->raw) < 0) {
+		wan_sha256_update(&h, s->res, (size_t)f->raw);
+		if (out >= 0 && xwrite(out, s->res, (size_t)f->raw) < 0) {
 			err = wan_err_sys(0, "cannot write the restored copy of '%s'", name);
-			goto out;
+			goto out_sync;
 		}
 		progress_add(p, f->raw);
+		pthread_mutex_lock(&c.mu);
+		s->state = 0;
+		pthread_cond_broadcast(&c.cv);
+		pthread_mutex_unlock(&c.mu);
 	}
 	wan_sha256_final_hex(&h, hex);
 	hashing = false;
 	if (strcmp(hex, ix->sha))
 		err = wan_err(WAN_ECORRUPT, "backup object '%s' decodes to content with SHA-256 %s, "
 			      "expected %s", name, hex, ix->sha);
+out_sync:
+	if (started) {
+		pthread_mutex_lock(&c.mu);
+		c.stop = true;
+		pthread_cond_broadcast(&c.cv);
+		pthread_mutex_unlock(&c.mu);
+		pthread_join(th, NULL);
+	}
+	pthread_mutex_destroy(&c.mu);
+	pthread_cond_destroy(&c.cv);
 out:
 	if (hashing)
 		wan_sha256_release(&h);
-	ZSTD_freeDCtx(d);
-	free(raw);
-	free(xf);
-	free(in);
+	ZSTD_freeDCtx(c.d);
+	free(c.in);
+	for (int i = 0; i < 2; i++) {
+		free(c.slot[i].raw);
+		free(c.slot[i].outb);
+	}
 	return err;
 }
