@@ -9,7 +9,7 @@
  * summarise. Used by `wanctl inspect` and by validation.
  */
 
-#define INSPECT_CHUNK (4u << 20)
+#define INSPECT_CHUNK (1u << 20)
 #define INSPECT_JSON_MAX (64u << 20)
 
 static int ends_with(const char *s, const char *suf)
