@@ -28,6 +28,10 @@ struct wan_gpu_info {
 	double power_w;
 	int64_t ecc_corrected;           /* volatile totals since boot */
 	int64_t ecc_uncorrected;
+	/* XID critical errors seen since this process loaded NVML (events are
+	 * only delivered after registration); -1: events not supported. */
+	int64_t xid_errors;
+	unsigned long long last_xid;     /* the last XID code, 0: none */
 };
 
 /*

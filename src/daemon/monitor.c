@@ -532,6 +532,9 @@ static void take_sample(struct mon *m, struct wan_sample_set *s, json_t *status)
 		if (g[i].ecc_uncorrected >= 0)
 			wan_samples_add(s, "wanctl_gpu_ecc_uncorrected_errors_total",
 					(double)g[i].ecc_uncorrected, "gpu", idx, NULL);
+		if (g[i].xid_errors >= 0)
+			wan_samples_add(s, "wanctl_gpu_xid_errors_total",
+					(double)g[i].xid_errors, "gpu", idx, NULL);
 		json_array_append_new(gpus, json_pack("{s:I, s:s, s:s, s:I, s:I, s:o, s:o, s:o}",
 			"index", (json_int_t)g[i].index, "name", g[i].name, "uuid", g[i].uuid,
 			"memory_total_bytes", (json_int_t)g[i].mem_total,
@@ -539,6 +542,9 @@ static void take_sample(struct mon *m, struct wan_sample_set *s, json_t *status)
 			"utilization_ratio", jnum(g[i].util_gpu),
 			"temperature_celsius", jnum(g[i].temperature_c),
 			"power_watts", jnum(g[i].power_w)));
+		if (g[i].xid_errors > 0)
+			wan_log(WAN_LOG_DEBUG, "GPU %u: %lld XID errors, last XID %llu", g[i].index,
+				(long long)g[i].xid_errors, g[i].last_xid);
 	}
 	free(g);
 	json_object_set_new(status, "gpus", ng ?

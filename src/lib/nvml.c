@@ -18,6 +18,14 @@ typedef struct {
 typedef struct {
 	unsigned int gpu, memory;      /* percent */
 } nvmlUtilization_t;
+typedef struct nvml_event_set *nvmlEventSet_t;
+typedef struct {                   /* nvmlEventData_t (v2 layout; v1 lacks */
+	nvmlDevice_t device;       /* the two instance ids at the end) */
+	unsigned long long eventType;
+	unsigned long long eventData;
+	unsigned int gpuInstanceId;
+	unsigned int computeInstanceId;
+} nvmlEventData_t;
 
 enum {
 	NVML_SUCCESS = 0,
@@ -27,6 +35,9 @@ enum {
 	NVML_VOLATILE_ECC = 0,
 	NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE = 80,
 };
+#define NVML_EVENT_XID_CRITICAL 0x0000000000000008ULL   /* nvmlEventTypeXidCriticalError */
+#define NVML_MAX_EVENT_DEVICES 64
+#define NVML_MAX_EVENTS_PER_QUERY 1024
 
 struct nvml_api {
 	void *dl;
@@ -43,7 +54,18 @@ struct nvml_api {
 	nvmlReturn_t (*power)(nvmlDevice_t, unsigned int *);
 	nvmlReturn_t (*ecc)(nvmlDevice_t, int, int, unsigned long long *);
 	nvmlReturn_t (*driver)(char *, unsigned int);
+	nvmlReturn_t (*ev_create)(nvmlEventSet_t *);
+	nvmlReturn_t (*ev_register)(nvmlDevice_t, unsigned long long, nvmlEventSet_t);
+	nvmlReturn_t (*ev_wait)(nvmlEventSet_t, nvmlEventData_t *, unsigned int);
+	nvmlReturn_t (*ev_free)(nvmlEventSet_t);
 };
+
+/* XID events: one set for every device, drained at each query. */
+static nvmlEventSet_t ev_set;
+static nvmlDevice_t ev_dev[NVML_MAX_EVENT_DEVICES];
+static bool ev_on[NVML_MAX_EVENT_DEVICES];
+static int64_t ev_count[NVML_MAX_EVENT_DEVICES];
+static unsigned long long ev_last[NVML_MAX_EVENT_DEVICES];
 
 static pthread_mutex_t nvml_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct nvml_api api;
@@ -64,6 +86,53 @@ static const char *nvml_errstr(nvmlReturn_t rc)
 static void *nvml_sym(const char *name)
 {
 	return dlsym(api.dl, name);
+}
+
+/* Register every device for XID critical errors (locked). Boards or
+ * drivers without events simply stay unregistered. */
+static void nvml_events_register(void)
+{
+	unsigned int n = 0;
+
+	memset(ev_on, 0, sizeof(ev_on));
+	memset(ev_count, 0, sizeof(ev_count));
+	memset(ev_last, 0, sizeof(ev_last));
+	ev_set = NULL;
+	if (!api.ev_create || !api.ev_register || !api.ev_wait ||
+	    api.ev_create(&ev_set) != NVML_SUCCESS) {
+		ev_set = NULL;
+		return;
+	}
+	if (api.count(&n) != NVML_SUCCESS)
+		n = 0;
+	for (unsigned i = 0; i < n && i < NVML_MAX_EVENT_DEVICES; i++) {
+		if (api.handle(i, &ev_dev[i]) != NVML_SUCCESS)
+			continue;
+		ev_on[i] = api.ev_register(ev_dev[i], NVML_EVENT_XID_CRITICAL, ev_set) ==
+			   NVML_SUCCESS;
+	}
+}
+
+/* Count the XID events delivered since the last query (locked). */
+static void nvml_events_drain(void)
+{
+	nvmlEventData_t ev;
+
+	if (!ev_set)
+		return;
+	for (int k = 0; k < NVML_MAX_EVENTS_PER_QUERY; k++) {
+		memset(&ev, 0, sizeof(ev));
+		if (api.ev_wait(ev_set, &ev, 0) != NVML_SUCCESS)
+			break;
+		if (!(ev.eventType & NVML_EVENT_XID_CRITICAL))
+			continue;
+		for (unsigned i = 0; i < NVML_MAX_EVENT_DEVICES; i++)
+			if (ev_on[i] && ev_dev[i] == ev.device) {
+				ev_count[i]++;
+				ev_last[i] = ev.eventData;
+				break;
+			}
+	}
 }
 
 /* Called with nvml_lock held. */
@@ -104,6 +173,15 @@ static void nvml_load(void)
 		nvml_sym("nvmlDeviceGetTotalEccErrors");
 	api.driver = (nvmlReturn_t (*)(char *, unsigned int))
 		nvml_sym("nvmlSystemGetDriverVersion");
+	api.ev_create = (nvmlReturn_t (*)(nvmlEventSet_t *))nvml_sym("nvmlEventSetCreate");
+	api.ev_register = (nvmlReturn_t (*)(nvmlDevice_t, unsigned long long, nvmlEventSet_t))
+		nvml_sym("nvmlDeviceRegisterEvents");
+	api.ev_wait = (nvmlReturn_t (*)(nvmlEventSet_t, nvmlEventData_t *, unsigned int))
+		nvml_sym("nvmlEventSetWait_v2");
+	if (!api.ev_wait)
+		api.ev_wait = (nvmlReturn_t (*)(nvmlEventSet_t, nvmlEventData_t *, unsigned int))
+			nvml_sym("nvmlEventSetWait");
+	api.ev_free = (nvmlReturn_t (*)(nvmlEventSet_t))nvml_sym("nvmlEventSetFree");
 	if (!api.init || !api.count || !api.handle) {
 		snprintf(nvml_absent, sizeof(nvml_absent),
 			 "no GPU visible: %s lacks nvmlInit_v2/nvmlDeviceGetCount_v2", lib);
@@ -122,6 +200,7 @@ static void nvml_load(void)
 		return;
 	}
 	nvml_state = 1;
+	nvml_events_register();
 }
 
 static void nvml_device(unsigned i, struct wan_gpu_info *g)
@@ -136,6 +215,11 @@ static void nvml_device(unsigned i, struct wan_gpu_info *g)
 	g->index = i;
 	g->util_gpu = g->util_mem = g->temperature_c = g->power_w = NAN;
 	g->ecc_corrected = g->ecc_uncorrected = -1;
+	g->xid_errors = -1;
+	if (i < NVML_MAX_EVENT_DEVICES && ev_on[i]) {
+		g->xid_errors = ev_count[i];
+		g->last_xid = ev_last[i];
+	}
 	if (api.handle(i, &dev) != NVML_SUCCESS) {
 		snprintf(g->name, sizeof(g->name), "GPU %u (unreachable)", i);
 		return;
@@ -214,6 +298,7 @@ int wan_nvml_query(struct wan_gpu_info **out, size_t *n, char *driver,
 		pthread_mutex_unlock(&nvml_lock);
 		return wan_err(WAN_ENOMEM, "out of memory for %u GPUs", count);
 	}
+	nvml_events_drain();
 	for (unsigned i = 0; i < count; i++)
 		nvml_device(i, &g[i]);
 	if (driver && dsz) {
@@ -238,6 +323,9 @@ void wan_nvml_shutdown(void)
 {
 	pthread_mutex_lock(&nvml_lock);
 	if (nvml_state == 1) {
+		if (ev_set && api.ev_free)
+			api.ev_free(ev_set);
+		ev_set = NULL;
 		if (api.shutdown)
 			api.shutdown();
 		dlclose(api.dl);

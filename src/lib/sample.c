@@ -34,6 +34,7 @@ static const struct wan_metric_def metric_defs[] = {
 	{ "wanctl_gpu_power_watts", "gauge", "GPU power draw.", true },
 	{ "wanctl_gpu_ecc_corrected_errors_total", "counter", "Corrected ECC errors since the driver loaded.", false },
 	{ "wanctl_gpu_ecc_uncorrected_errors_total", "counter", "Uncorrected ECC errors since the driver loaded.", false },
+	{ "wanctl_gpu_xid_errors_total", "counter", "XID critical errors the driver reported since the monitor started.", false },
 	{ "wanctl_model_available", "gauge", "1 when the production link resolves to a release whose files are all present with their manifest sizes.", true },
 	{ "wanctl_model_integrity_ok", "gauge", "0 when the integrity scrub found a production file whose SHA-256 differs from the manifest.", true },
 	{ "wanctl_model_release_info", "gauge", "The release in production (always 1).", false },

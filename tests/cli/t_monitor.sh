@@ -81,7 +81,7 @@ run 2 "$W" monitor frobnicate
 
 # --- monitor run in the foreground ------------------------------------------
 LOG=$SCRATCH/monitor.log
-"$W" monitor run --listen 127.0.0.1:0 >"$SCRATCH/run.out" 2>"$LOG" &
+FAKE_NVML_XID_0=79 "$W" monitor run --listen 127.0.0.1:0 >"$SCRATCH/run.out" 2>"$LOG" &
 MPID=$!
 WT_CLEANUP+=("kill -9 $MPID 2>/dev/null")
 URL=
@@ -114,6 +114,9 @@ check "disk free of production" grep -q "^wanctl_disk_free_bytes{path=\"$P\"} [0
 check "GPU memory from NVML" \
 	grep -qx 'wanctl_gpu_memory_used_bytes{gpu="1"} 1073741824' "$SCRATCH/body"
 check "HELP and TYPE" grep -qx '# TYPE wanctl_model_available gauge' "$SCRATCH/body"
+check "an XID event of GPU 0 is counted" \
+	grep -qx 'wanctl_gpu_xid_errors_total{gpu="0"} 1' "$SCRATCH/body"
+check "GPU 1 had none" grep -qx 'wanctl_gpu_xid_errors_total{gpu="1"} 0' "$SCRATCH/body"
 check "/api/v1/status 200" test "$(code /api/v1/status)" = 200
 check "status JSON: model available" \
 	test "$(jq -r '.models[0].available' "$SCRATCH/body")" = true

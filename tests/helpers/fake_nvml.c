@@ -13,6 +13,9 @@
  *   FAKE_NVML_POWER_MW[_i]    milliwatts (default 70000)
  *   FAKE_NVML_ECC_CORRECTED[_i], FAKE_NVML_ECC_UNCORRECTED[_i]
  *                             counts (unset: NVML_ERROR_NOT_SUPPORTED)
+ *   FAKE_NVML_EVENTS=0        device event registration not supported
+ *   FAKE_NVML_XID[_i]=N       one XID critical error event with code N
+ *                             for the device (delivered once per event set)
  *   FAKE_NVML_FILE=PATH       KEY=VALUE lines re-read on every call that
  *                             override the environment (a running
  *                             monitor sees changes)
@@ -27,6 +30,12 @@ typedef int nvmlReturn_t;
 typedef struct nvml_device *nvmlDevice_t;
 typedef struct { unsigned long long total, free, used; } nvmlMemory_t;
 typedef struct { unsigned int gpu, memory; } nvmlUtilization_t;
+typedef struct nvml_event_set *nvmlEventSet_t;
+typedef struct {
+	nvmlDevice_t device;
+	unsigned long long eventType, eventData;
+	unsigned int gpuInstanceId, computeInstanceId;
+} nvmlEventData_t;
 
 #define EXPORT __attribute__((visibility("default")))
 enum { OK = 0, E_UNINIT = 1, E_INVALID = 2, E_NOT_SUPPORTED = 3, E_SIZE = 7 };
@@ -45,6 +54,12 @@ EXPORT nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t d, unsigned int *p);
 EXPORT nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t d, int type, int counter,
 						unsigned long long *c);
 EXPORT nvmlReturn_t nvmlSystemGetDriverVersion(char *v, unsigned int len);
+EXPORT nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set);
+EXPORT nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t d, unsigned long long types,
+					     nvmlEventSet_t set);
+EXPORT nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data,
+					unsigned int timeoutms);
+EXPORT nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set);
 
 static int inited;
 static char filebuf[8192];
@@ -257,4 +272,64 @@ nvmlReturn_t nvmlSystemGetDriverVersion(char *v, unsigned int len)
 		return E_SIZE;
 	memcpy(v, s, strlen(s) + 1);
 	return OK;
+}
+
+#define FAKE_MAX_DEV 64
+static int ev_registered[FAKE_MAX_DEV], ev_delivered[FAKE_MAX_DEV];
+static int ev_set_token;
+
+nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set)
+{
+	if (!inited)
+		return E_UNINIT;
+	memset(ev_registered, 0, sizeof(ev_registered));
+	memset(ev_delivered, 0, sizeof(ev_delivered));
+	*set = (nvmlEventSet_t)&ev_set_token;
+	return OK;
+}
+
+nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t d, unsigned long long types,
+				      nvmlEventSet_t set)
+{
+	unsigned i;
+	int rc = fake_dev(d, &i);
+	const char *on = fake_raw("FAKE_NVML_EVENTS");
+
+	if (rc)
+		return rc;
+	if (set != (nvmlEventSet_t)&ev_set_token || i >= FAKE_MAX_DEV)
+		return E_INVALID;
+	if (on && !strcmp(on, "0"))
+		return E_NOT_SUPPORTED;
+	if (types & 8ULL)
+		ev_registered[i] = 1;
+	return OK;
+}
+
+nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data,
+				 unsigned int timeoutms)
+{
+	unsigned n = (unsigned)fake_num("FAKE_NVML_GPUS", 0, 1, NULL);
+
+	(void)timeoutms;
+	if (set != (nvmlEventSet_t)&ev_set_token)
+		return E_INVALID;
+	for (unsigned i = 0; i < n && i < FAKE_MAX_DEV; i++) {
+		int set_xid;
+		unsigned long long xid = fake_num("FAKE_NVML_XID", i, 0, &set_xid);
+		if (!ev_registered[i] || ev_delivered[i] || !set_xid)
+			continue;
+		ev_delivered[i] = 1;
+		memset(data, 0, sizeof(*data));
+		data->device = (nvmlDevice_t)(uintptr_t)(i + 1);
+		data->eventType = 8ULL;
+		data->eventData = xid;
+		return OK;
+	}
+	return 10;   /* NVML_ERROR_TIMEOUT */
+}
+
+nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set)
+{
+	return set == (nvmlEventSet_t)&ev_set_token ? OK : E_INVALID;
 }

@@ -113,7 +113,29 @@ static void test_sysinfo_nvml_fake(void **st)
 	assert_int_equal(g[0].ecc_corrected, -1);   /* not supported */
 	assert_int_equal(g[0].ecc_uncorrected, 3);
 	assert_int_equal(g[1].index, 1);
+	/* Events registered; no XID yet. */
+	assert_int_equal(g[0].xid_errors, 0);
+	assert_int_equal(g[1].xid_errors, 0);
 	free(g);
+	/* An XID on GPU 1 is counted once, with its code. */
+	setenv("FAKE_NVML_XID_1", "79", 1);
+	assert_int_equal(wan_nvml_query(&g, &n, drv, sizeof(drv)), 0);
+	assert_int_equal(g[0].xid_errors, 0);
+	assert_int_equal(g[1].xid_errors, 1);
+	assert_int_equal(g[1].last_xid, 79);
+	free(g);
+	assert_int_equal(wan_nvml_query(&g, &n, drv, sizeof(drv)), 0);
+	assert_int_equal(g[1].xid_errors, 1);
+	free(g);
+	unsetenv("FAKE_NVML_XID_1");
+	wan_nvml_shutdown();
+
+	/* Without event support the count is unknown (-1). */
+	setenv("FAKE_NVML_EVENTS", "0", 1);
+	assert_int_equal(wan_nvml_query(&g, &n, drv, sizeof(drv)), 0);
+	assert_int_equal(g[0].xid_errors, -1);
+	free(g);
+	unsetenv("FAKE_NVML_EVENTS");
 	wan_nvml_shutdown();
 
 	/* nvmlInit failing (driver not loaded) is "no GPU", not an error. */
