@@ -40,13 +40,11 @@ WT_CLEANUP+=('[ -n "${HPID:-}" ] && kill -9 "$HPID" 2>/dev/null')
 # 1. A slow deploy holds the lock; a second deploy exits 3 at once.
 wt_config "$D" "$SLOW"
 holder "$W" deploy $M
-t0=$(date +%s.%N)
 run 3 "$W" deploy $M2
-t1=$(date +%s.%N)
+check "the refusal did not wait for the holder" kill -0 "$HPID"
 err_has "pid $HPID"
 err_has "deploy"
 err_has "--wait"
-check "the refusal is immediate" awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 2) }'
 check "the refused deploy left no link" test ! -e "$P/$M2"
 # Other mutating commands are refused too; read-only ones answer.
 run 3 "$W" rollback --model $M
@@ -81,7 +79,8 @@ t0=$(date +%s.%N)
 run 3 "$W" gc --wait 1
 t1=$(date +%s.%N)
 err_has "gave up waiting"
-check "--wait 1 waited about 1 s" awk -v a="$t0" -v b="$t1" 'BEGIN { d = b - a; exit !(d >= 0.9 && d < 2.9) }'
+check "--wait 1 waited at least 1 s" awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a >= 0.9) }'
+check "--wait 1 gave up before the holder finished" kill -0 "$HPID"
 wait "$HPID" || true
 check "INV after the waits" inv_check "$P"
 
@@ -98,8 +97,10 @@ HPID=
 t0=$(date +%s.%N)
 run 0 "$W" --json status
 t1=$(date +%s.%N)
-check "the lock is free at once after SIGKILL" awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 2) }'
+check "the lock is free at once after SIGKILL" awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 5) }'
+# (recovery needs the lock: a report of it shows the lock was free)
 jq_is '.interrupted | length >= 1' true
+run 0 "$W" gc --dry-run
 check "killed holder: production on the old release" test "$(current "$P" $M)" = "$before"
 check "INV after the holder was killed" inv_check "$P" "$M=$before"
 run 0 "$W" --json list --limit 1
