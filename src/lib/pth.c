@@ -235,6 +235,9 @@ static int pth_check(const struct pth_src *s, int check_crc, json_t **summary)
 		return wan_err(WAN_ECORRUPT,
 			       "'%s' is a legacy (pre-1.6, non-zip) PyTorch file (pickle protocol 2); re-save it with torch.save(..., _use_new_zipfile_serialization=True) or convert it to safetensors",
 			       s->name);
+	if (head[0] == 0x80 && head[1] >= 3 && head[1] <= 5)
+		return pth_fail(s, "not a zip archive but a bare pickle (protocol %u), which would run code when loaded",
+				head[1]);
 	if (s->size < 22)
 		return pth_fail(s, "not a zip archive: %llu bytes, too short for an end of central directory record",
 				(unsigned long long)s->size);

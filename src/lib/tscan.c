@@ -414,19 +414,23 @@ static TS_TARGET int block_avx2(struct tstat *s, const unsigned char *p, size_t 
 
 /* AVX2 + FMA + F16C usable (F16C checked through cpuid: clang 14 has no
  * "f16c" for __builtin_cpu_supports). WANCTL_NO_AVX2 forces the SSE2 path. */
+static int avx2_ok;
+static pthread_once_t avx2_once = PTHREAD_ONCE_INIT;
+
+static void avx2_probe(void)
+{
+	unsigned a, b, c, d;
+
+	__builtin_cpu_init();
+	avx2_ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+		  __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) &&
+		  getenv("WANCTL_NO_AVX2") == NULL;
+}
+
 static int have_avx2(void)
 {
-	static int v = -1;
-
-	if (v < 0) {
-		unsigned a, b, c, d;
-
-		__builtin_cpu_init();
-		v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-		    __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) &&
-		    getenv("WANCTL_NO_AVX2") == NULL;
-	}
-	return v;
+	pthread_once(&avx2_once, avx2_probe);
+	return avx2_ok;
 }
 #endif
 

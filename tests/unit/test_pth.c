@@ -390,6 +390,12 @@ static void test_pth_written(void **state)
 		close(fd);
 	}
 	expect(p, 0, "legacy");
+	{
+		int fd = open(p, O_WRONLY | O_TRUNC);
+		assert_int_equal(write(fd, "\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.", 14), 14);
+		close(fd);
+	}
+	expect(p, 0, "bare pickle (protocol 4)");
 
 	/* the buffer API agrees */
 	{
