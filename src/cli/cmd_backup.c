@@ -169,23 +169,26 @@ static int do_list(struct cli *cli, int argc, char **argv)
 		json_decref(out);
 		return EXIT_OK;
 	}
-	printf("%-14s %-16s %-20s %6s %10s %10s %s\n", "MODEL", "RELEASE", "CREATED", "FILES",
-	       "SIZE", "STORED", "SHARED OBJECTS");
-	json_array_foreach(json_object_get(out, "snapshots"), i, s)
-		printf("%-14s %-16s %-20s %6lld %10s %10s %lld (%s)\n",
+	printf("%-12s %-16s %-16s %9s %9s %s\n", "MODEL", "RELEASE", "CREATED", "SIZE",
+	       "STORED", "SHARED");
+	json_array_foreach(json_object_get(out, "snapshots"), i, s) {
+		const char *c = json_string_value(json_object_get(s, "created"));
+		char when[17];
+		/* "2026-11-29T00:25:33Z" -> "2026-11-29 00:25" */
+		snprintf(when, sizeof(when), "%.10s %.5s", c, strlen(c) > 11 ? c + 11 : "");
+		printf("%-12s %-16s %-16s %9s %9s %lld/%lld\n",
 		       json_string_value(json_object_get(s, "model")),
-		       json_string_value(json_object_get(s, "release")),
-		       json_string_value(json_object_get(s, "created")),
-		       (long long)json_integer_value(json_object_get(s, "files")),
+		       json_string_value(json_object_get(s, "release")), when,
 		       cli_size((uint64_t)json_integer_value(json_object_get(s, "bytes"))),
 		       cli_size((uint64_t)json_integer_value(json_object_get(s, "stored"))),
 		       (long long)json_integer_value(json_object_get(s, "shared_objects")),
-		       cli_size((uint64_t)json_integer_value(json_object_get(s, "shared_stored"))));
+		       (long long)json_integer_value(json_object_get(s, "objects")));
+	}
 	json_array_foreach(json_object_get(out, "bad_snapshots"), i, s)
 		cli_warn("unreadable snapshot '%s': %s", json_string_value(json_object_get(s, "path")),
 			 json_string_value(json_object_get(s, "problem")));
 	t = json_object_get(out, "totals");
-	printf("%lld snapshots, %lld distinct files: %s stored as %s on disk (%.1f%%)\n",
+	printf("%lld snapshots, %lld distinct files, %s stored as %s (%.1f%%)\n",
 	       (long long)json_integer_value(json_object_get(t, "snapshots")),
 	       (long long)json_integer_value(json_object_get(t, "objects")),
 	       cli_size((uint64_t)json_integer_value(json_object_get(t, "bytes"))),
