@@ -782,12 +782,22 @@ static int check_pth(struct stg *s)
 	}
 	for (size_t i = 0; i < s->tree.n; i++) {
 		const struct src_file *f = &s->tree.files[i];
-		unsigned char head[2];
+		unsigned char head[4];
 		size_t n = 0;
 		int fd;
 
-		if (!is_pth_name(f->rel) || s->cls[i] != FC_OK)
+		if (s->cls[i] != FC_OK)
 			continue;
+		if (!is_pth_name(f->rel)) {
+			/* pytorch_model.bin and friends: torch.save zips too,
+			 * checked when they start like one. */
+			if (!ends_with(f->rel, ".bin") || f->size < 4 ||
+			    read_head(f->abs, head, 4, &n) < 0 || n < 4 ||
+			    memcmp(head, "PK\3\4", 4)) {
+				wan_err_clear();
+				continue;
+			}
+		}
 		nfiles++;
 		if (read_head(f->abs, head, 2, &n) == 0 && n == 2 && head[0] == 0x80) {
 			if (nlegacy++ < LIST_MAX)
@@ -828,7 +838,7 @@ static int check_pth(struct stg *s)
 				     json_string_value(json_array_get(json_object_get(d, "legacy"), 0)));
 	else if (!nfiles)
 		err = wan_report_add(s->rep, "staging.pth", s->model, WAN_CHECK_SKIP, d,
-				     "no .pth/.pt/.ckpt files to check");
+				     "no .pth/.pt/.ckpt (or zip .bin) files to check");
 	else
 		err = wan_report_add(s->rep, "staging.pth", s->model, WAN_CHECK_PASS, d,
 				     "%zu .pth file%s intact (zip structure%s)", nfiles,

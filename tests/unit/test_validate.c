@@ -265,6 +265,32 @@ static void test_validate_staging_messages(void **st)
 	assert_non_null(strstr(json_string_value(json_object_get(c, "message")), "DOCTYPE"));
 	wan_report_free(r);
 
+	/* A torch zip under a .bin name is checked like a .pth; a cut one fails. */
+	{
+		char src[600], cmd[2200];
+		struct wan_report *rb = wan_report_new();
+
+		snprintf(src, sizeof(src), "%s/models_t5_umt5-xxl-enc-bf16.pth", dir);
+		snprintf(cmd, sizeof(cmd), "mkdir -p %s/w2v && head -c 2000 %s > %s/w2v/pytorch_model.bin",
+			 dir, src, dir);
+		assert_int_equal(system(cmd), 0);
+		assert_int_equal(wan_validate_staging(cfg, "m", "t2v-1.3B", dir, rb), 0);
+		c = check_of(rb, "staging.pth");
+		assert_string_equal(json_string_value(json_object_get(c, "status")), "fail");
+		assert_non_null(strstr(json_string_value(json_object_get(c, "message")),
+				       "w2v/pytorch_model.bin"));
+		wan_report_free(rb);
+		snprintf(cmd, sizeof(cmd), "cp %s %s/w2v/pytorch_model.bin", src, dir);
+		assert_int_equal(system(cmd), 0);
+		rb = wan_report_new();
+		assert_int_equal(wan_validate_staging(cfg, "m", "t2v-1.3B", dir, rb), 0);
+		c = check_of(rb, "staging.pth");
+		assert_string_equal(json_string_value(json_object_get(c, "status")), "pass");
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(c, "details"),
+								   "files")), 2);
+		wan_report_free(rb);
+	}
+
 	/* Missing staging folder. */
 	r = wan_report_new();
 	snprintf(p, sizeof(p), "%s/staging/none", tmp);
