@@ -267,4 +267,26 @@ run 0 "$W" --json status
 jq_is "[.models[] | select(.model == \"$M\") | .release] | join(\"\")" "$(current "$P" $M)"
 jq_is '.interrupted | length' 0
 
+# 13. The stat cache is not fooled by an in-place edit of staging that
+# keeps the size and the mtime (the ctime still changes), and --rehash
+# re-reads everything.
+stage v1
+run 0 "$W" -q deploy $M
+cur=$(current "$P" $M)
+f=$D/staging/$M/diffusion_pytorch_model.safetensors
+touch -r "$f" "$SCRATCH/stamp"
+size=$(stat -c %s "$f")
+printf '\x7f' | dd of="$f" bs=1 seek=$((size - 2)) conv=notrunc 2>/dev/null
+touch -r "$SCRATCH/stamp" "$f"
+check "the edit kept size and mtime" test "$(stat -c %s "$f")" = "$size" -a \
+	"$(stat -c %Y "$f")" = "$(stat -c %Y "$SCRATCH/stamp")"
+run 0 "$W" -q --json deploy $M
+jq_is '.models[0].to_release != "'$cur'"' true
+check "in-place edit: production = the edited staging" same_tree "$P/$M" "$D/staging/$M"
+cur=$(current "$P" $M)
+run 0 "$W" -q --json deploy --rehash $M
+jq_is '.models[0].to_release' "$cur"
+jq_is '.models[0].unchanged' true
+check "INV after the stat-cache checks" inv_check "$P" "$M=$cur"
+
 wt_done
