@@ -142,6 +142,31 @@ jq_is '[.checks[] | select(.id == "staging.layout")][0].details.spec' t2v-1.3B
 run 0 "$W" --json validate pre t2v-1.3B --source "$D/staging/other"
 jq_is '[.checks[] | select(.id == "staging.exists")][0].details.path' "$D/staging/other"
 
+# A Hugging Face hub cache repo folder (refs/main -> snapshot of links
+# into blobs/) validates like a plain folder; a pointer blob is caught.
+R=$SCRATCH/hub/models--Wan-AI--Wan2.1-T2V-1.3B
+mkdir -p "$R/blobs" "$R/snapshots/abc123" "$R/refs"
+printf abc123 >"$R/refs/main"
+(cd "$D/staging/t2v-1.3B" && find . -type f | sed 's|^\./||') | while read -r f; do
+	h=$(sha256sum "$D/staging/t2v-1.3B/$f" | cut -d' ' -f1)
+	cp "$D/staging/t2v-1.3B/$f" "$R/blobs/$h"
+	d=$(dirname "$f")
+	up=../..
+	[ "$d" = . ] || up="$up/$(echo "$d" | sed 's|[^/]*|..|g')"
+	mkdir -p "$R/snapshots/abc123/$d"
+	ln -s "$up/blobs/$h" "$R/snapshots/abc123/$f"
+done
+run 0 "$W" --json validate pre t2v-1.3B --source "$R"
+jq_is '[.checks[] | select(.id == "staging.exists")][0].details.path' "$R/snapshots/abc123"
+jq_is "$(printf '[.checks[] | select(.id == "staging.architecture")][0].status')" pass
+"$MKF" "$SCRATCH/ptr" t2v-1.3B --defect lfs-pointer >/dev/null
+h=$(sha256sum "$SCRATCH/ptr/diffusion_pytorch_model.safetensors" | cut -d' ' -f1)
+cp "$SCRATCH/ptr/diffusion_pytorch_model.safetensors" "$R/blobs/$h"
+ln -sf "../../blobs/$h" "$R/snapshots/abc123/diffusion_pytorch_model.safetensors"
+run 4 "$W" --json validate pre t2v-1.3B --source "$R"
+fails_are staging.lfs_pointer
+jq_is '[.checks[] | select(.id == "staging.lfs_pointer")][0].details.pointers[0].file' diffusion_pytorch_model.safetensors
+
 # A user spec (validation.spec_paths) extending a catalog spec with one
 # more required file.
 mkdir -p "$D/specs"
