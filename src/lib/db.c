@@ -100,11 +100,18 @@ int wan_db_exec(struct wan_db *db, const char *sql)
 	int rc = sqlite3_exec(db->h, sql, NULL, NULL, &msg);
 
 	if (rc != SQLITE_OK) {
-		int code = (rc == SQLITE_FULL) ? WAN_ENOSPC :
+		int sys = sqlite3_system_errno(db->h);
+		int code = (rc == SQLITE_FULL || sys == ENOSPC || sys == EDQUOT) ? WAN_ENOSPC :
 			   (rc == SQLITE_IOERR) ? WAN_EIO :
 			   (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB) ? WAN_ECORRUPT :
 			   WAN_ERROR;
-		wan_err(code, "state database: %s", msg ? msg : sqlite3_errstr(rc));
+		/* Say what the operating system said (e.g. "No space left on
+		 * device" behind SQLite's "disk I/O error"). */
+		if (sys && (rc & 0xff) == SQLITE_IOERR)
+			wan_err(code, "state database: %s: %s", msg ? msg : sqlite3_errstr(rc),
+				strerror(sys));
+		else
+			wan_err(code, "state database: %s", msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
 		return code;
 	}
