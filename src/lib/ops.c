@@ -1033,7 +1033,8 @@ int wan_gc(struct wan_state *st, bool dry_run, json_t **out)
 				struct stat sb;
 				if (strlen(oe->d_name) != 62)
 					continue;
-				snprintf(sha, sizeof(sha), "%s%s", de->d_name, oe->d_name);
+				memcpy(sha, de->d_name, 2);
+				memcpy(sha + 2, oe->d_name, 63); /* 62 hex + NUL */
 				if (json_object_get(refs, sha))
 					continue;
 				if (path_join(p, sizeof(p), sub, oe->d_name) < 0 || lstat(p, &sb) < 0)

@@ -7,7 +7,7 @@ set_target_properties(fake_nvml PROPERTIES
 	C_VISIBILITY_PRESET hidden)
 set(WAN_FAKE_NVML ${CMAKE_BINARY_DIR}/tests/libfake_nvml.so)
 # Unit tests that exercise wan_nvml_query() find it by this definition.
-foreach(t test_sysinfo test_nvml)
+foreach(t test_sysinfo test_nvml test_validate)
 	if(TARGET ${t})
 		add_dependencies(${t} fake_nvml)
 		target_compile_definitions(${t} PRIVATE WAN_FAKE_NVML="${WAN_FAKE_NVML}")
