@@ -22,6 +22,20 @@ cp -a "$P/$M" "$SCRATCH/old"
 "$MKF" "$D/staging/$M" $M --variant 1 >/dev/null
 check "old and new content differ" not same_tree "$SCRATCH/old" "$D/staging/$M"
 
+# An adoption that does not go through (a failing pre_switch hook) leaves
+# the unmanaged folder exactly as it was, file modes included.
+modes() { (cd "$1" && find . -printf '%m %p\n' | LC_ALL=C sort); }
+wt_config "$D" '{"deployment":{"hooks":{"pre_switch":"exit 1"}}}'
+run 4 "$W" deploy $M
+err_has "pre_switch"
+check "failed adoption: still a folder" test -d "$P/$M" -a ! -L "$P/$M"
+check "failed adoption: same content" same_tree "$P/$M" "$SCRATCH/old"
+check "failed adoption: same file modes" test "$(modes "$P/$M")" = "$(modes "$SCRATCH/old")"
+# Put the modes back for what follows, whatever happened.
+(cd "$SCRATCH/old" && find . -type f -printf '%m %p\n') |
+	while read -r mo f; do chmod "$mo" "$P/$M/$f"; done
+wt_config "$D"
+
 # Status sees an unmanaged folder.
 run 0 "$W" --json status
 jq_is "[.models[] | select(.model == \"$M\") | .unmanaged][0]" true
