@@ -6,7 +6,9 @@
 #            passes it); the fuzz build always goes to build-fuzz/
 #   SECONDS  per target (default 30)
 #   NAME     only these targets (e.g. st_header pth)
-# Seeds: tests/corpus/<name>/, tests/fuzz/corpus/<name>/, past crashers in
+# Seeds: tests/corpus/<name>/, tests/fuzz/corpus/<name>/ (written by
+# mk_seeds.sh), tests/fuzz/corpus-min/<name>/ (inputs found by earlier runs,
+# minimised with -merge=1, files over 32 KiB dropped), past crashers in
 # tests/fuzz/regress/<name>/ (the safetensors targets also get
 # tests/corpus/safetensors/{accept,reject}/). The working corpus grows in
 # build-fuzz/corpus/<name>/; crashes land in build-fuzz/artifacts/<name>/
@@ -59,7 +61,7 @@ for t in tests/fuzz/fuzz_*.c; do
 	art="$OUT/artifacts/$name"
 	mkdir -p "$corpus" "$art"
 	seeds=""
-	for d in "tests/corpus/$name" "tests/fuzz/corpus/$name" "tests/fuzz/regress/$name"; do
+	for d in "tests/corpus/$name" "tests/fuzz/corpus/$name" "tests/fuzz/corpus-min/$name" "tests/fuzz/regress/$name"; do
 		[ -d "$d" ] && seeds="$seeds $d"
 	done
 	case $name in

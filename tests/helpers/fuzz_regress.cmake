@@ -1,7 +1,9 @@
-# Replays every fuzz target's seeds and past crashers in normal builds
+# Replays every fuzz target's seeds, minimised corpus and past crashers in
+# normal builds
 # (SQLite's fuzzcheck): one executable per tests/fuzz/fuzz_<name>.c linked
 # with tests/fuzz/replay.c, one ctest fuzz/<name>. Inputs:
-# tests/corpus/<name>/, tests/fuzz/corpus/<name>/, tests/fuzz/regress/<name>/
+# tests/corpus/<name>/, tests/fuzz/corpus/<name>/, tests/fuzz/corpus-min/<name>/,
+# tests/fuzz/regress/<name>/
 # (+ tests/corpus/safetensors/{accept,reject} for the safetensors targets).
 file(GLOB WAN_FUZZ_TARGETS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_*.c)
 foreach(src ${WAN_FUZZ_TARGETS})
@@ -15,6 +17,7 @@ foreach(src ${WAN_FUZZ_TARGETS})
 		RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 	set(dirs ${CMAKE_SOURCE_DIR}/tests/corpus/${name}
 		${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${name}
+		${CMAKE_SOURCE_DIR}/tests/fuzz/corpus-min/${name}
 		${CMAKE_SOURCE_DIR}/tests/fuzz/regress/${name})
 	if(name STREQUAL "st_header")
 		list(APPEND dirs ${CMAKE_SOURCE_DIR}/tests/corpus/safetensors/accept
