@@ -102,7 +102,12 @@ wait_for() { # seconds, command...: poll until the command succeeds
 }
 check "/healthz 200" test "$(code /healthz)" = 200
 check "/readyz 200" test "$(code /readyz)" = 200
-check "/metrics 200" test "$(code /metrics)" = 200
+# The first sample may still be in flight on a loaded machine: wait for it.
+metrics_ready() {
+	[ "$(code /metrics)" = 200 ] && grep -q '^wanctl_model_available{' "$SCRATCH/body" &&
+		grep -q '^wanctl_gpu_memory_used_bytes{' "$SCRATCH/body"
+}
+check "/metrics 200 with a first sample" wait_for 60 metrics_ready
 check "promtool check metrics" promtool check metrics <"$SCRATCH/body"
 check "wanctl_model_available of the model is 1" \
 	grep -qx "wanctl_model_available{model=\"$M\"} 1" "$SCRATCH/body"
