@@ -36,6 +36,10 @@
 
 #define BK_SMALL_FILE (4u << 20)    /* below this, no zstd worker threads */
 
+/* Objects decoded at once (each decode holds ~4 frames, 128 MiB, and runs
+ * two threads): memory stays bounded whatever the release's size. */
+#define BK_DECODE_PARALLEL 4
+
 static int cpu_workers(const struct wan_config *cfg)
 {
 	long n = cfg->deployment.workers > 0 ? (long)cfg->deployment.workers :
@@ -43,6 +47,12 @@ static int cpu_workers(const struct wan_config *cfg)
 	if (n < 1)
 		n = 1;
 	return n > 16 ? 16 : (int)n;
+}
+
+static int decode_workers(const struct wan_config *cfg)
+{
+	int n = cpu_workers(cfg);
+	return n > BK_DECODE_PARALLEL ? BK_DECODE_PARALLEL : n;
 }
 
 static void iso_time(double t, char *buf, size_t n)
@@ -682,7 +692,7 @@ int wan_backup_verify(const struct wan_config *cfg, const char *model, bool quic
 		c.total += c.objs[k].size;
 		k++;
 	}
-	par_for(c.n, cpu_workers(cfg), verify_one, &c);
+	par_for(c.n, c.quick ? cpu_workers(cfg) : decode_workers(cfg), verify_one, &c);
 	for (k = 0; k < c.n; k++) {
 		char rel[128];
 		json_t *e;
@@ -1012,8 +1022,7 @@ static int restore_core(struct wan_state *st, struct bk_repo *r, json_t *snap, j
 		c.total += need[i].size;
 	snprintf(c.what, sizeof(c.what), "restore %s", model);
 	pthread_mutex_init(&c.store_lock, NULL);
-	err = par_for(nneed, cpu_workers(st->cfg) > 4 ? 4 : cpu_workers(st->cfg),
-		      restore_store_one, &c);
+	err = par_for(nneed, decode_workers(st->cfg), restore_store_one, &c);
 	pthread_mutex_destroy(&c.store_lock);
 	if (err < 0)
 		goto out;
@@ -1263,7 +1272,7 @@ int wan_backup_restore_dir(const struct wan_config *cfg, const char *model, cons
 	c.rc.n = c.n;
 	c.dir = dir;
 	snprintf(c.rc.what, sizeof(c.rc.what), "restore %s", model);
-	if ((err = par_for(c.n, cpu_workers(cfg), restore_dir_one, &c)) < 0)
+	if ((err = par_for(c.n, decode_workers(cfg), restore_dir_one, &c)) < 0)
 		goto out;
 	xfsync(c.rc.dirfd);
 	if (out)
