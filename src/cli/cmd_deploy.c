@@ -109,7 +109,7 @@ static void print_summary(struct cli *cli, json_t *res, bool dry)
 		uint64_t files = (uint64_t)json_integer_value(json_object_get(m, "files"));
 
 		if (dry) {
-			printf("%-14s %llu files, %s: %s to copy, %s already in the store%s\n", model,
+			printf("%-14s %llu files, %s: %s to copy, %s in the store%s\n", model,
 			       (unsigned long long)files, cli_size(bytes),
 			       cli_size((uint64_t)json_integer_value(json_object_get(m, "to_copy"))),
 			       cli_size(dedup),
@@ -120,12 +120,12 @@ static void print_summary(struct cli *cli, json_t *res, bool dry)
 			printf("%-14s unchanged: already on release %s\n", model, to ? to : "?");
 			continue;
 		}
-		printf("%-14s %s -> %s  %llu files, %s (copied %s, deduplicated %s) in %.1fs%s\n",
-		       model, from ? from : "(none)", to ? to : "(none)",
+		printf("%-14s %s -> %s%s\n", model, from ? from : "(none)", to ? to : "(none)",
+		       json_is_true(json_object_get(m, "adopted")) ? " (adopted the old folder)" : "");
+		printf("  %llu files, %s: copied %s, deduplicated %s, %.1f s\n",
 		       (unsigned long long)files, cli_size(bytes),
 		       cli_size((uint64_t)json_integer_value(json_object_get(m, "copied"))),
-		       cli_size(dedup), json_real_value(json_object_get(m, "seconds")),
-		       json_is_true(json_object_get(m, "adopted")) ? " (adopted the old folder)" : "");
+		       cli_size(dedup), json_real_value(json_object_get(m, "seconds")));
 	}
 }
 
@@ -206,11 +206,11 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 		/* Show checks that did not pass. */
 		json_array_foreach(json_object_get(rep, "checks"), i, ch) {
 			const char *s = json_string_value(json_object_get(ch, "status"));
+			const char *model = json_string_value(json_object_get(ch, "model"));
 			if (!strcmp(s, "fail") || (!strcmp(s, "warn") && cli->verbosity >= 0))
-				fprintf(stderr, "%s  %s %s: %s\n", s,
+				fprintf(stderr, "%s  %s%s%s: %s\n", s,
 					json_string_value(json_object_get(ch, "id")),
-					json_string_value(json_object_get(ch, "model")) ?
-					json_string_value(json_object_get(ch, "model")) : "",
+					model ? " " : "", model ? model : "",
 					json_string_value(json_object_get(ch, "message")));
 		}
 		if (err == 0 && cli->verbosity >= 0)

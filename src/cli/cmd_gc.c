@@ -53,6 +53,8 @@ int cmd_gc(struct cli *cli, int argc, char **argv)
 	}
 	if (cli->json) {
 		cli_print_json(out);
+	} else if (cli->verbosity < 0) {
+		json_decref(out);
 	} else {
 		json_array_foreach(json_object_get(out, "releases_removed"), i, r)
 			printf("%s release %s of %s\n", dry ? "would remove" : "removed",

@@ -71,20 +71,20 @@ int cmd_list(struct cli *cli, int argc, char **argv)
 		if (!json_array_size(json_object_get(out, "deployments")))
 			printf("no deployments yet\n");
 		else
-			printf("%-25s %-8s %-12s %-20s %s\n", "ID", "KIND", "STATUS", "STARTED", "MODELS");
+			printf("%-24s %-8s %-11s %-20s\n", "ID", "KIND", "STATUS", "STARTED");
 		json_array_foreach(json_object_get(out, "deployments"), i, d) {
-			printf("%-25s %-8s %-12s %-20s", json_string_value(json_object_get(d, "id")),
+			printf("%-24s %-8s %-11s %-20s\n", json_string_value(json_object_get(d, "id")),
 			       json_string_value(json_object_get(d, "kind")),
 			       json_string_value(json_object_get(d, "status")),
 			       json_string_value(json_object_get(d, "started")));
+			/* One line per model, so that the table fits 80 columns. */
 			json_array_foreach(json_object_get(d, "models"), k, m) {
 				const char *f = json_string_value(json_object_get(m, "from_release"));
 				const char *t = json_string_value(json_object_get(m, "to_release"));
-				printf("%s%s %.8s->%.8s", k ? ", " : " ",
+				printf("  %-20.40s %-16s -> %s\n",
 				       json_string_value(json_object_get(m, "model")),
-				       f ? f : "none", t ? t : "none");
+				       f ? f : "(none)", t ? t : "(none)");
 			}
-			printf("\n");
 		}
 	}
 	json_decref(out);

@@ -14,7 +14,7 @@ const struct cli_command cli_commands[] = {
 	{ "backup", cmd_backup, "the backup repository: create, list, verify, restore, prune", help_backup },
 	{ "config", cmd_config, "show the effective configuration; write a template", help_config },
 	{ "demo", cmd_demo, "build miniature Wan models and walk the whole life cycle", help_demo },
-	{ "deploy", cmd_deploy, "validate, migrate, switch atomically, validate, roll back on failure", help_deploy },
+	{ "deploy", cmd_deploy, "validate, migrate, switch atomically; roll back on failure", help_deploy },
 	{ "gc", cmd_gc, "drop releases past keep_releases and unreferenced objects", help_gc },
 	{ "health", cmd_health, "one health report: system, models, alerts, trends", help_health },
 	{ "inspect", cmd_inspect, "validate and summarise checkpoint files", help_inspect },
