@@ -10,6 +10,7 @@
 #   rollback  rollback --model (pure switch)
 #   adopt     first deploy over an unmanaged folder (RENAME_EXCHANGE)
 #   two       one deployment of two models: both old or both new, never mixed
+#   undo      rollback --deployment-id of that two-model deployment
 # Quick mode tries every rename and symlink (the switch itself);
 # WANCTL_LONG=1 every fsync, link, mkdir and unlink as well (OPS= and
 # STEP= choose by hand). fsync is never disabled here.
@@ -64,6 +65,9 @@ fresh() { rm -rf "$R"; cp -a "$SCRATCH/base-$1" "$R"; }
 fresh two; q "$R" deploy $M $M2 || bad "baseline two: $(cat "$SCRATCH/err")"
 B2=$(current "$R/production" $M2)
 check "baseline two: both new" test "$(current "$R/production" $M)" = "$B" -a "$B2" != "$A2"
+# undo: the two-model deployment just made, undone by its id.
+DEP=$(cd "$R" && "$W" --json list --limit 1 | jq -r '.deployments[0].id')
+cp -a "$R" "$SCRATCH/base-undo"
 fresh adopt; q "$R" deploy $M || bad "baseline adopt: $(cat "$SCRATCH/err")"
 check "baseline adopt: the adopted release is v0's" \
 	test -d "$R/production/.wanctl/releases/$M/$ADOPTED"
@@ -73,6 +77,7 @@ declare -A CMD=(
 	[rollback]="rollback --model $M --to $A"
 	[adopt]="deploy $M"
 	[two]="deploy $M $M2"
+	[undo]="rollback --deployment-id $DEP"
 )
 
 # after SCENARIO COMMITTED : the checks after a kill; 0 when all hold.
@@ -100,8 +105,12 @@ after() {
 			return 1
 		fi
 		;;
-	two)
-		[ "$committed" = 1 ] && allow="$M=$B $M2=$B2" || allow="$M=$A,$B $M2=$A2,$B2"
+	two|undo)
+		if [ "$committed" = 1 ]; then
+			[ $s = two ] && allow="$M=$B $M2=$B2" || allow="$M=$A $M2=$A2"
+		else
+			allow="$M=$A,$B $M2=$A2,$B2"
+		fi
 		# shellcheck disable=SC2086
 		inv_check "$p" $allow 2>&1 || return 1
 		cur=$(current "$p" $M); cur2=$(current "$p" $M2)
@@ -114,7 +123,7 @@ after() {
 	esac
 	# A later deploy and rollback work.
 	case $s in
-	two) q "$R" deploy $M $M2 && inv_check "$p" "$M=$B" "$M2=$B2" 2>&1 &&
+	two|undo) q "$R" deploy $M $M2 && inv_check "$p" "$M=$B" "$M2=$B2" 2>&1 &&
 	     q "$R" rollback --model $M2 --to "$A2" && inv_check "$p" "$M2=$A2" 2>&1 ;;
 	rollback) q "$R" rollback --model $M --to "$A" && inv_check "$p" "$M=$A" 2>&1 &&
 	     q "$R" rollback --model $M --to "$B" && inv_check "$p" "$M=$B" 2>&1 ;;
@@ -128,7 +137,7 @@ after() {
 
 declare -A POINTS=()
 total=0
-for s in deploy rollback adopt two; do
+for s in deploy rollback adopt two undo; do
 	for op in $OPS; do
 		case $op in rename|symlink) step=1 ;; *) step=$STEP ;; esac
 		n=1
@@ -156,7 +165,7 @@ for s in deploy rollback adopt two; do
 		done
 	done
 done
-for s in deploy rollback adopt two; do
+for s in deploy rollback adopt two undo; do
 	echo "$T: $s: ${POINTS[$s]:-0} kill points"
 done
 check "the sweep killed the commands at many points" test "$total" -ge 12
