@@ -25,13 +25,15 @@ trap cleanup EXIT
 cd "$S"
 
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
-# timed CMD: runs `CMD; sync` in bash after dropping caches; sets WALL and
-# CPU (user + system seconds of the whole pipeline).
+# timed CMD: runs `CMD; sync` in bash after dropping caches; sets WALL,
+# CPU (user + system seconds of the whole pipeline) and RSS (the largest
+# peak resident set of its processes, MiB).
 timed() {
 	drop
-	/usr/bin/time -f '%e %U %S' -o "$S/time.out" bash -c "$1; sync"
-	read -r WALL u s <"$S/time.out"
+	/usr/bin/time -f '%e %U %S %M' -o "$S/time.out" bash -c "$1; sync"
+	read -r WALL u s rss <"$S/time.out"
 	CPU=$(echo "$u + $s" | bc -l)
+	RSS=$((rss / 1024))
 }
 secs() { echo "$2 - $1" | bc -l; }
 mbs() { echo "$1 / 1048576 / $2" | bc -l; }
@@ -90,19 +92,19 @@ LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 row() { ROWS+=("$*"); }
 
 bench_one() { # MODEL LABEL
-	local m=$1 label=$2 tw cw tt ct raw stored tarsz rel tr cr tx cx
+	local m=$1 label=$2 tw cw rw tt ct raw stored tarsz rel tr cr rr tx cx
 	raw=$(du -sb --apparent-size "staging/$m" | cut -f1)
 	rel=$(basename "$(readlink "production/$m")")
-	timed "'$W' -q --json backup create '$m' >'$m.create.json'"; tw=$WALL; cw=$CPU
+	timed "'$W' -q --json backup create '$m' >'$m.create.json'"; tw=$WALL; cw=$CPU; rw=$RSS
 	stored=$(jq '.snapshots[0].stored' "$m.create.json")
 	timed "tar -cf - -C staging '$m' | zstd -q -T0 -$LEVEL -o '$m.tar.zst'"; tt=$WALL; ct=$CPU
 	tarsz=$(stat -c %s "$m.tar.zst")
-	row "| $label: backup | $(fmt "$tw") s, $(fmt "$(mbs "$raw" "$tw")") MiB/s, CPU $(fmt "$cw") s | $(fmt "$tt") s, $(fmt "$(mbs "$raw" "$tt")") MiB/s, CPU $(fmt "$ct") s | $(fmt "$(echo "$tt / $tw" | bc -l)")x faster |"
+	row "| $label: backup | $(fmt "$tw") s, $(fmt "$(mbs "$raw" "$tw")") MiB/s, CPU $(fmt "$cw") s, RSS $rw MiB | $(fmt "$tt") s, $(fmt "$(mbs "$raw" "$tt")") MiB/s, CPU $(fmt "$ct") s | $(fmt "$(echo "$tt / $tw" | bc -l)")x faster |"
 	row "| $label: size | $stored ($(fmt "$(echo "100 * $stored / $raw" | bc -l)")%) | $tarsz ($(fmt "$(echo "100 * $tarsz / $raw" | bc -l)")%) | $(fmt "$(echo "$stored / $tarsz" | bc -l)")x the size |"
-	timed "'$W' -q backup restore '$m' --release '$rel' --to 'r-$m'"; tr=$WALL; cr=$CPU
+	timed "'$W' -q backup restore '$m' --release '$rel' --to 'r-$m'"; tr=$WALL; cr=$CPU; rr=$RSS
 	mkdir -p "x-$m"
 	timed "zstd -q -d -T0 -c '$m.tar.zst' | tar -xf - -C 'x-$m'"; tx=$WALL; cx=$CPU
-	row "| $label: restore | $(fmt "$tr") s, $(fmt "$(mbs "$raw" "$tr")") MiB/s, CPU $(fmt "$cr") s | $(fmt "$tx") s, $(fmt "$(mbs "$raw" "$tx")") MiB/s, CPU $(fmt "$cx") s | $(fmt "$(echo "$tx / $tr" | bc -l)")x faster |"
+	row "| $label: restore | $(fmt "$tr") s, $(fmt "$(mbs "$raw" "$tr")") MiB/s, CPU $(fmt "$cr") s, RSS $rr MiB | $(fmt "$tx") s, $(fmt "$(mbs "$raw" "$tx")") MiB/s, CPU $(fmt "$cx") s | $(fmt "$(echo "$tx / $tr" | bc -l)")x faster |"
 	diff -r "r-$m" "staging/$m" >/dev/null || { echo "restore of $m differs" >&2; exit 1; }
 	diff -r "x-$m/$m" "staging/$m" >/dev/null || { echo "tar restore of $m differs" >&2; exit 1; }
 	rm -rf "r-$m" "x-$m" "$m.tar.zst"
