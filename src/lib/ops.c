@@ -668,6 +668,7 @@ fail:
 
 struct vjob {
 	const char *dir;
+	int dirfd;
 	json_t *files;
 	struct wan_state *st;
 	bool quick;
@@ -679,18 +680,24 @@ struct vjob {
 	const char *what;
 };
 
+/* Manifest paths are opened beneath the release folder with
+ * openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): a path that escapes, or
+ * a symlink planted anywhere on it, is damage, never followed. */
 static void verify_file(struct vjob *j, json_t *f, char *buf, size_t bufsize)
 {
 	const char *rel = json_string_value(json_object_get(f, "path"));
 	const char *sha = json_string_value(json_object_get(f, "sha256"));
 	uint64_t size = (uint64_t)json_integer_value(json_object_get(f, "size"));
-	char p[WAN_PATH_MAX], obj[WAN_PATH_MAX], hex[WAN_SHA256_HEX];
+	char obj[WAN_PATH_MAX], hex[WAN_SHA256_HEX];
 	const char *problem = NULL;
 	struct stat sb, ob;
+	int fd = path_open_beneath(j->dirfd, rel, O_RDONLY | O_NONBLOCK, 0);
 
-	if (path_join(p, sizeof(p), j->dir, rel) < 0 || lstat(p, &sb) < 0) {
-		problem = "missing";
-	} else if (!S_ISREG(sb.st_mode)) {
+	if (fd < 0) {
+		problem = errno == ENOENT ? "missing" :
+			  (errno == ELOOP || errno == EXDEV) ? "a symlink or an escaping path" :
+			  "unreadable";
+	} else if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
 		problem = "not a regular file";
 	} else if ((uint64_t)sb.st_size != size) {
 		problem = "wrong size";
@@ -701,9 +708,8 @@ static void verify_file(struct vjob *j, json_t *f, char *buf, size_t bufsize)
 			problem = "not the store object (inode differs)";
 	} else {
 		struct wan_sha256 h;
-		int fd = xopen(p, O_RDONLY | O_NOFOLLOW, 0);
 		ssize_t n = 0;
-		if (fd < 0 || wan_sha256_init(&h) < 0) {
+		if (wan_sha256_init(&h) < 0) {
 			problem = "unreadable";
 		} else {
 			uint64_t off = 0;
@@ -721,8 +727,8 @@ static void verify_file(struct vjob *j, json_t *f, char *buf, size_t bufsize)
 			else if (strcmp(hex, sha))
 				problem = "content differs from the manifest (sha256 mismatch)";
 		}
-		xclose(fd);
 	}
+	xclose(fd);
 	if (problem) {
 		pthread_mutex_lock(&j->lock);
 		json_array_append_new(j->bad, json_pack("{s:s,s:s,s:s}", "path", rel, "problem",
@@ -793,6 +799,13 @@ static int verify_release(struct wan_state *st, const char *model, const char *i
 	wan_release_dir(st, model, id, dir, sizeof(dir));
 	snprintf(what, sizeof(what), "verify %s", model);
 	j.dir = dir;
+	j.dirfd = xopen(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+	if (j.dirfd < 0) {
+		err = wan_report_add(rep, check, model, WAN_CHECK_FAIL, NULL,
+				     "cannot open release %s ('%s'): %s", id, dir, strerror(errno));
+		json_decref(m);
+		return err;
+	}
 	j.files = json_object_get(m, "files");
 	j.st = st;
 	j.quick = quick;
@@ -838,6 +851,7 @@ static int verify_release(struct wan_state *st, const char *model, const char *i
 				     json_array_size(j.files), quick ? "sizes and inodes" : "sha256");
 	}
 	pthread_mutex_destroy(&j.lock);
+	xclose(j.dirfd);
 	json_decref(j.bad);
 	json_decref(m);
 	return err;

@@ -95,4 +95,17 @@ set +e
 "$W" rollback --model t2v-1.3B --to "../$cur" >/dev/null 2>err; rc=$?
 set -e
 [ $rc -ne 0 ] && grep -q "not a release id" err && ok || bad "a path accepted as a release id"
+# 7. A symlink planted inside a release tree is damage, never followed.
+cur=$(basename "$(readlink production/t2v-1.3B)")
+rdir=production/.wanctl/releases/t2v-1.3B/$cur
+victim=$(cd "$rdir" && find . -type f -name '*.json' | head -1)
+mv "$rdir/$victim" "$SCRATCH/saved"
+ln -s "$SCRATCH/outside/sentinel" "$rdir/$victim"
+set +e
+"$W" --json verify t2v-1.3B >out 2>err; rc=$?
+set -e
+[ $rc -eq 4 ] && jq -e --arg p "${victim#./}" '[.checks[].details.files[]? | select(.path == $p and (.problem | test("symlink")))] | length == 1' out >/dev/null &&
+	ok || bad "a symlink in a release tree was not reported (rc $rc): $(cat out err)"
+rm "$rdir/$victim" && mv "$SCRATCH/saved" "$rdir/$victim"
+"$W" verify t2v-1.3B >/dev/null 2>&1 && ok || bad "verify after restoring the file"
 wt_done
