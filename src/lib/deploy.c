@@ -661,6 +661,20 @@ int wan_deploy(struct wan_state *st, const struct wan_deploy_opts *o, json_t **r
 
 undo:
 	snprintf(errbuf, sizeof(errbuf), "%s", wan_errmsg());
+	{
+		bool any = false;
+		for (size_t i = 0; i < o->nmodels; i++)
+			any = any || w[i].switched;
+		if (!any) {
+			/* Failed before its first switch (e.g. a pre_switch hook). */
+			status = "failed";
+			wan_err(err, "%s; nothing was switched: production untouched", errbuf);
+			snprintf(errbuf, sizeof(errbuf), "%s", wan_errmsg());
+			deployment_set(st, dep_id, status, errbuf, wan_report_json(rep));
+			wan_db_event(st->db, st->command, NULL, dep_id, "deploy", status, errbuf);
+			goto out;
+		}
+	}
 	if (cfg->deployment.auto_rollback) {
 		int uerr = deploy_undo(st, dep_id, w, o->nmodels, rep);
 		if (uerr == 0) {

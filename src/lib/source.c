@@ -107,7 +107,10 @@ static int add_file(struct src_tree *t, const char *rel, const char *abs,
 		return wan_err(WAN_ENOMEM, "out of memory listing staging");
 	}
 	f->size = (uint64_t)sb->st_size;
-	f->mode = sb->st_mode & 07777;
+	/* Store objects are immutable (0444, or 0555 for executables), so a
+	 * file's write bits say nothing about a release: they are left out of
+	 * the manifest and of the release id. */
+	f->mode = sb->st_mode & 0555;
 	f->dev = sb->st_dev;
 	f->ino = sb->st_ino;
 	f->mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;

@@ -356,7 +356,7 @@ static int ingest_one(struct ingest_ctx *c, struct src_file *f, char *buf,
 		}
 		tmp_made = true;
 		/* The staging inode becomes the object: make it immutable (S3). */
-		if (fchmod(in, 0444) < 0) {
+		if (fchmod(in, a.st_mode & 0555) < 0) {
 			err = wan_err_sys(0, "cannot make '%s' read-only", f->abs);
 			goto out;
 		}

@@ -80,8 +80,8 @@ check "files sorted by path, bytewise, once each" test \
 	"$(jq -r '.files[].path' "$MF")" = "$(jq -r '.files[].path' "$MF" | LC_ALL=C sort -u)"
 check "totals = files and sum of sizes" jqe '.totals == {"files": (.files | length), "bytes": ([.files[].size] | add)}' "$MF"
 p=$(jq -r '.files[0].path' "$MF")
-check "mode is the staging file's permission bits as a decimal number" test \
-	"$(jq -r '.files[0].mode' "$MF")" = "$((8#$(stat -c %a "staging/$M/$p")))"
+check "mode is the staging file's permission bits without the write bits, as a decimal number" test \
+	"$(jq -r '.files[0].mode' "$MF")" = "$(( 8#$(stat -c %a "staging/$M/$p") & 8#555 ))"
 check "sha256 of a file = manifest" test \
 	"$(jq -r '.files[0].sha256' "$MF")" = "$(sha256sum <"$S/releases/$M/$B/$p" | cut -c1-64)"
 # The doc's release-id command.
