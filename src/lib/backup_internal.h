@@ -123,6 +123,7 @@ struct bk_repo {
 	char path[WAN_PATH_MAX];
 	int root;                   /* O_DIRECTORY fd of backup_path */
 	unsigned seq;
+	char host[72];              /* in temp names: "<prefix>-<host>-<pid>-<n>" */
 };
 
 /* Open the repository at path; create (and initialise) it when create.
@@ -137,7 +138,8 @@ int bk_object_open(struct bk_repo *r, const char *sha, int *fd, uint64_t *size);
 int bk_tmp_create(struct bk_repo *r, const char *prefix, char *name,
 		  size_t size, int *fd);
 void bk_tmp_remove(struct bk_repo *r, const char *name);
-/* Remove everything in tmp/ (the caller holds the state lock). */
+/* Remove this host's files in tmp/ (the caller holds the state lock; a
+ * repository shared by several hosts keeps the others' work in progress). */
 void bk_tmp_sweep(struct bk_repo *r);
 /* fsync+close the temp file fd, then link tmp/<name> to rel (creating its
  * folders), fsync the folder, remove the temp name. *existed: rel was

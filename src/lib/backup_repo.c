@@ -140,6 +140,12 @@ int bk_repo_open(struct bk_repo *r, const char *path, bool create)
 	r->root = -1;
 	if ((err = wan_snprintf(r->path, sizeof(r->path), "%s", path)) < 0)
 		return err;
+	if (gethostname(r->host, sizeof(r->host) - 1) < 0 || !r->host[0])
+		snprintf(r->host, sizeof(r->host), "host");
+	for (char *c = r->host; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || *c == '.'))
+			*c = '_';
 	r->root = xopen(path, O_RDONLY | O_DIRECTORY, 0);
 	if (r->root < 0 && errno == ENOENT && create) {
 		if ((err = path_mkdirs(path, 0755)) < 0)
@@ -243,7 +249,7 @@ int bk_tmp_create(struct bk_repo *r, const char *prefix, char *name, size_t size
 	int err;
 
 	*fd = -1;
-	if ((err = wan_snprintf(name, size, "%s-%ld-%u", prefix, (long)getpid(),
+	if ((err = wan_snprintf(name, size, "%s-%s-%ld-%u", prefix, r->host, (long)getpid(),
 				__atomic_fetch_add(&r->seq, 1, __ATOMIC_RELAXED))) < 0 ||
 	    (err = wan_snprintf(rel, sizeof(rel), "tmp/%s", name)) < 0)
 		return err;
@@ -269,7 +275,9 @@ void bk_tmp_sweep(struct bk_repo *r)
 	int d2 = d >= 0 ? dup(d) : -1;
 	DIR *dir = d2 >= 0 ? fdopendir(d2) : NULL;
 	struct dirent *de;
+	char mine[96];
 
+	snprintf(mine, sizeof(mine), "-%s-", r->host);
 	if (!dir) {
 		if (d2 >= 0)
 			close(d2);
@@ -278,7 +286,7 @@ void bk_tmp_sweep(struct bk_repo *r)
 		return;
 	}
 	while ((de = readdir(dir))) {
-		if (de->d_name[0] == '.')
+		if (de->d_name[0] == '.' || !strstr(de->d_name, mine))
 			continue;
 		if (unlinkat(d, de->d_name, 0) == 0)
 			wan_log(WAN_LOG_DEBUG, "removed '%s/tmp/%s' left by an interrupted backup",
