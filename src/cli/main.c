@@ -6,6 +6,7 @@
  */
 #include "util/common.h"
 #include "cli/cli.h"
+#include "util/sha256.h"
 
 #include <errno.h>
 #include <unistd.h>
@@ -172,6 +173,10 @@ int main(int argc, char **argv)
 
 	memset(&cli, 0, sizeof(cli));
 	json_set_alloc_funcs(json_alloc, free);
+	if (wan_sha256_global_init() < 0) {
+		cli_error("%s", wan_errmsg());
+		return EXIT_FAIL;
+	}
 	/* Global options before the command. */
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];

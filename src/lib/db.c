@@ -15,7 +15,6 @@
 #include "lib/db.h"
 
 #include <errno.h>
-#include <pwd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -231,7 +230,7 @@ void wan_db_event(struct wan_db *db, const char *command, const char *model,
 		  const char *outcome, const char *detail)
 {
 	sqlite3_stmt *st = NULL;
-	struct passwd *pw = getpwuid(getuid());
+	char user[128];
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -240,7 +239,8 @@ void wan_db_event(struct wan_db *db, const char *command, const char *model,
 			   " VALUES(?,?,?,?,?,?,?,?,?)") < 0)
 		return;
 	sqlite3_bind_double(st, 1, (double)ts.tv_sec + ts.tv_nsec / 1e9);
-	sqlite3_bind_text(st, 2, pw ? pw->pw_name : "?", -1, SQLITE_TRANSIENT);
+	wan_user_name(user, sizeof(user));
+	sqlite3_bind_text(st, 2, user, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 3, (int)getpid());
 	sqlite3_bind_text(st, 4, command, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, model, -1, SQLITE_STATIC);

@@ -40,7 +40,6 @@
 #include "wanctl/backup.h"
 
 #include <errno.h>
-#include <pwd.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -106,7 +105,7 @@ int deployment_begin(struct wan_state *st, const char *id, const char *kind,
 		     const char *status, struct model_work *w, size_t n)
 {
 	sqlite3_stmt *q = NULL;
-	struct passwd *pw = getpwuid(getuid());
+	char user[128];
 	double now = wan_now_wall();
 	int err;
 
@@ -121,7 +120,8 @@ int deployment_begin(struct wan_state *st, const char *id, const char *kind,
 	sqlite3_bind_text(q, 3, status, -1, SQLITE_STATIC);
 	sqlite3_bind_double(q, 4, now);
 	sqlite3_bind_double(q, 5, now);
-	sqlite3_bind_text(q, 6, pw ? pw->pw_name : "?", -1, SQLITE_TRANSIENT);
+	wan_user_name(user, sizeof(user));
+	sqlite3_bind_text(q, 6, user, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(q, 7, (int)getpid());
 	sqlite3_bind_text(q, 8, st->command, -1, SQLITE_STATIC);
 	if ((err = db_step_done(st, q)) < 0)

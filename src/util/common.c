@@ -1,6 +1,7 @@
 #include "util/common.h"
 #include <stdarg.h>
 #include <time.h>
+#include <unistd.h>
 
 void wan_bug(const char *file, int line, const char *msg)
 {
@@ -39,6 +40,18 @@ double wan_now_wall(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void wan_user_name(char *dst, size_t size)
+{
+	const char *n = getenv("LOGNAME");
+
+	if (!n || !*n)
+		n = getenv("USER");
+	if (n && *n && strlen(n) < 64 && !strpbrk(n, " \t\n/"))
+		snprintf(dst, size, "%s (uid %lu)", n, (unsigned long)getuid());
+	else
+		snprintf(dst, size, "uid %lu", (unsigned long)getuid());
 }
 
 void wan_human_size(char *dst, size_t size, uint64_t bytes)

@@ -31,6 +31,13 @@ char *wan_strdup(const char *s);
 double wan_now_mono(void);
 double wan_now_wall(void);
 
+/*
+ * Who runs this, for the audit trail: "<LOGNAME or USER> (uid N)". NSS
+ * (getpwuid) is not used: glibc's asserts on allocation failure inside it
+ * (found by tests/crash/t_oom.sh), and the uid is what counts.
+ */
+void wan_user_name(char *dst, size_t size);
+
 /* "12.4 GiB" style size. */
 void wan_human_size(char *dst, size_t size, uint64_t bytes);
 

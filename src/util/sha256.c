@@ -1,15 +1,41 @@
 #include "util/common.h"
 #include "util/sha256.h"
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+
+/*
+ * OpenSSL 3 fetches the digest implementation lazily, and an allocation
+ * failure inside that first fetch leaves it with a NULL lock that crashes
+ * the next caller (found by tests/crash/t_oom.sh). So the implementation is
+ * fetched once, up front, and a failure there is an ordinary error.
+ */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	if (OPENSSL_init_crypto(0, NULL) == 1)
+		sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+int wan_sha256_global_init(void)
+{
+	pthread_once(&sha256_once, sha256_fetch);
+	return sha256_md ? 0 : wan_err(WAN_ENOMEM, "cannot initialise OpenSSL's SHA-256");
+}
 
 int wan_sha256_init(struct wan_sha256 *h)
 {
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	EVP_MD_CTX *c;
 
 	h->evp = NULL;
+	if (wan_sha256_global_init() < 0)
+		return WAN_ENOMEM;
+	c = EVP_MD_CTX_new();
 	if (!c)
 		return wan_err(WAN_ENOMEM, "cannot allocate a SHA-256 context");
-	if (EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
+	if (EVP_DigestInit_ex(c, sha256_md, NULL) != 1) {
 		EVP_MD_CTX_free(c);
 		return wan_err(WAN_ERROR, "cannot initialise SHA-256");
 	}

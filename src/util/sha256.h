@@ -11,6 +11,9 @@ struct wan_sha256 {
 	void *evp; /* EVP_MD_CTX * */
 };
 
+/* Fetch OpenSSL's implementation once (called by wan_sha256_init; the
+ * CLI calls it first thing). */
+int wan_sha256_global_init(void);
 int wan_sha256_init(struct wan_sha256 *h);
 void wan_sha256_update(struct wan_sha256 *h, const void *data, size_t len);
 /* Writes the 64-hex digest and frees the context. */
