@@ -38,7 +38,7 @@
 
 /* Objects decoded at once (each decode holds ~4 frames, 128 MiB, and runs
  * two threads): memory stays bounded whatever the release's size. */
-#define BK_DECODE_PARALLEL 4
+#define BK_DECODE_PARALLEL 2
 
 static int cpu_workers(const struct wan_config *cfg)
 {

@@ -34,8 +34,8 @@
 
 #define BK_FORMAT_TEXT "wanctl-backup-1\n"
 #define BK_SNAPSHOT_FORMAT "wanctl-backup-snapshot-1"
-#define BK_FRAME_RAW (32u << 20)        /* raw bytes per frame we write */
-#define BK_FRAME_MAX (64u << 20)        /* largest raw frame we accept */
+#define BK_FRAME_RAW (4u << 20)         /* raw bytes per frame we write */
+#define BK_FRAME_MAX (16u << 20)        /* largest raw frame we accept */
 #define BK_INDEX_MAX (64u << 20)        /* largest index we accept */
 #define BK_IO_BUF (1u << 20)
 #define BK_SNAPSHOT_MAX (256u << 20)
