@@ -582,9 +582,11 @@ int wan_tscan_feed(struct wan_tscan *ts, const void *buf, size_t len)
 	return 0;
 }
 
+/* JSON has no NaN or Inf (jansson's json_real() refuses them): a sum of
+ * squares of huge finite values can overflow to Inf, reported as null. */
 static json_t *num_or_null(double v, int ok)
 {
-	return ok ? json_real(v) : json_null();
+	return ok && isfinite(v) ? json_real(v) : json_null();
 }
 
 int wan_tscan_finish(struct wan_tscan *ts, json_t **stats_out)
