@@ -153,8 +153,9 @@ static int take_globals(struct cli *cli, int *argc, char **argv, int from)
  */
 static void *json_alloc(size_t n)
 {
-	static const char msg[] = "wanctl: out of memory (in the JSON library); stopping "
-		"(the next wanctl command recovers any interrupted work)\n";
+	static const char msg[] = "wanctl: out of memory (in the JSON library); stopped, "
+		"outcome unknown: run 'wanctl status' (the next command recovers any "
+		"interrupted work)\n";
 	void *p = malloc(n);
 
 	if (!p) {

@@ -168,7 +168,8 @@ static int state_lock(struct wan_state *st, double wait_seconds)
 	strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	snprintf(info, sizeof(info), "pid %ld, command '%s', since %s\n",
 		 (long)getpid(), st->command, since);
-	if (ftruncate(fd, 0) < 0 || xpwrite(fd, info, strlen(info), 0) < 0)
+	/* Write, then cut: a contender reading meanwhile always sees a pid. */
+	if (xpwrite(fd, info, strlen(info), 0) < 0 || ftruncate(fd, (off_t)strlen(info)) < 0)
 		wan_log(WAN_LOG_DEBUG, "cannot record the lock holder in '%s'", p);
 	st->lockfd = fd;
 	return 0;

@@ -87,7 +87,7 @@ JSON
 		mount -o loop "$img" "$MNT"
 		guard
 		"$W" --config "$MNT/wanctl.json" status >/dev/null 2>"$T/rec" || true
-		target=$(sed -n 's/.* -> \([0-9a-f]\{16\}\) .*/\1/p' "$T/out" | tail -1)
+		target=$(sed -n 's/.* -> \([0-9a-f]\{16\}\).*/\1/p' "$T/out" | tail -1)
 		if msg=$(inv $completed "$target"); then
 			# A later deploy and rollback work.
 			if "$W" --config "$MNT/wanctl.json" deploy m --source "$T/staging/B" >/dev/null 2>&1 &&
