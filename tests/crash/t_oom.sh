@@ -12,7 +12,7 @@ export WANCTL_NO_FSYNC=1
 SHIM=$WB/tests/libfailmalloc.so
 [ -f "$SHIM" ] || wt_skip "no $SHIM (sanitizer build)"
 SAMPLE=${SAMPLE:-12}
-[ -n "${WANCTL_LONG:-}" ] && SAMPLE=100000
+[ -n "${WANCTL_LONG:-}" ] && SAMPLE=${SAMPLE_LONG:-400}
 
 base=$SCRATCH/base
 mkdir -p "$base"
