@@ -26,8 +26,8 @@ check "old and new content differ" not same_tree "$SCRATCH/old" "$D/staging/$M"
 # the unmanaged folder as it was: same content, same modes except the write
 # bits, since adoption hard-links its files into the store, whose objects
 # are immutable (docs/OPERATIONS.md, "First deploy over an existing folder").
-modes() { (cd "$1" && find . -type f -printf '%m %p\n' | LC_ALL=C sort |
-	while read -r mo f; do printf '%o %s\n' $((0$mo & 0555)) "$f"; done); }
+modes() { (cd "$1" && find . -type f -printf '%m %p\n' |
+	while read -r mo f; do printf '%o %s\n' $((0$mo & 0555)) "$f"; done | LC_ALL=C sort); }
 wt_config "$D" '{"deployment":{"hooks":{"pre_switch":"exit 1"}}}'
 run 4 "$W" deploy $M
 err_has "pre_switch"

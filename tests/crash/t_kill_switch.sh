@@ -33,8 +33,8 @@ M2=ti2v-5B
 q() { (cd "$1" && shift && "$W" -q "$@" >/dev/null 2>"$SCRATCH/err"); }
 # File modes without the write bits: adoption hard-links the folder's files
 # into the store, whose objects are read-only (docs/OPERATIONS.md).
-modes() { (cd "$1" && find . -type f -printf '%m %p\n' | LC_ALL=C sort |
-	while read -r mo f; do printf '%o %s\n' $((0$mo & 0555)) "$f"; done); }
+modes() { (cd "$1" && find . -type f -printf '%m %p\n' |
+	while read -r mo f; do printf '%o %s\n' $((0$mo & 0555)) "$f"; done | LC_ALL=C sort); }
 stage() { # DIR MODEL VERSION
 	rm -rf "$1/staging/$2"; mkdir -p "$1/staging"; cp -a "$SCRATCH/$3" "$1/staging/$2"
 }
