@@ -915,29 +915,6 @@ static int repair_tree(struct wan_state *st, const char *model, const char *rele
 	return 0;
 }
 
-static int db_record_release(struct wan_state *st, const char *model, json_t *m)
-{
-	sqlite3_stmt *q = NULL;
-	json_t *totals = json_object_get(m, "totals");
-	int err;
-
-	if ((err = wan_db_prepare(st->db, &q,
-				  "INSERT OR IGNORE INTO releases(model, id, created, spec, source,"
-				  " files, bytes) VALUES(?,?,?,?,?,?,?)")) < 0)
-		return err;
-	sqlite3_bind_text(q, 1, model, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, json_string_value(json_object_get(m, "release")), -1, SQLITE_STATIC);
-	sqlite3_bind_double(q, 3, wan_now_wall());
-	sqlite3_bind_text(q, 4, json_string_value(json_object_get(m, "spec")), -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 5, json_string_value(json_object_get(m, "source")), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 6, json_integer_value(json_object_get(totals, "files")));
-	sqlite3_bind_int64(q, 7, json_integer_value(json_object_get(totals, "bytes")));
-	err = sqlite3_step(q) == SQLITE_DONE ? 0 :
-	      wan_err(WAN_ERROR, "state database: %s", sqlite3_errmsg(wan_db_handle(st->db)));
-	sqlite3_finalize(q);
-	return err;
-}
-
 /* Distinct objects of a snapshot's manifest (paths borrowed from snap). */
 static int snapshot_objects(json_t *snap, struct robj **out, size_t *n)
 {
@@ -1028,7 +1005,7 @@ static int restore_core(struct wan_state *st, struct bk_repo *r, json_t *snap, j
 		goto out;
 	if ((err = release_publish(st, model, release, m)) < 0 ||
 	    (err = repair_tree(st, model, release, m)) < 0 ||
-	    (err = db_record_release(st, model, m)) < 0)
+	    (err = release_record(st, model, m)) < 0)
 		goto out;
 	wan_db_event(st->db, st->command, model, NULL, "backup-restore", "completed", release);
 	wan_log(WAN_LOG_INFO, "restored %s release %s from the backup: %zu object(s), %llu bytes",

@@ -216,7 +216,7 @@ static int deployment_set_bytes(struct wan_state *st, const char *id, uint64_t t
 	return db_step_done(st, q);
 }
 
-static int release_record(struct wan_state *st, const char *model, json_t *m)
+int release_record(struct wan_state *st, const char *model, json_t *m)
 {
 	sqlite3_stmt *q = NULL;
 	json_t *totals = json_object_get(m, "totals");

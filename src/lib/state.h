@@ -39,5 +39,8 @@ int release_check_objects(struct wan_state *st, json_t *manifest, bool full,
 			  json_t *bad);
 /* deploy.c */
 int deploy_recover(struct wan_state *st);
+/* Record a published release (manifest m) in the releases table; a row
+ * already there is kept. */
+int release_record(struct wan_state *st, const char *model, json_t *m);
 
 #endif
