@@ -6,7 +6,8 @@ PKGS="build-essential cmake pkg-config
 libsqlite3-dev libssl-dev libzstd-dev libjansson-dev libmicrohttpd-dev
 libcurl4-openssl-dev libcmocka-dev
 jq strace xfsprogs e2fsprogs util-linux hyperfine time sqlite3 zstd python3 lcov
-prometheus prometheus-alertmanager clang libclang-rt-14-dev"
+prometheus prometheus-alertmanager clang libclang-rt-14-dev
+groff-base man-db zsh systemd"
 
 missing=""
 for p in $PKGS; do

@@ -22,7 +22,7 @@ const char help_inspect[] =
 	"For each file it prints the format, tensors, dtypes, parameters and data\n"
 	"bytes.\n"
 	"\n"
-	"options:\n"
+	"Options:\n"
 	"  --full        also read the data: safetensors float tensors are scanned\n"
 	"                for NaN/Inf (with per-tensor min/max/mean/std in --json),\n"
 	"                .pth entries are CRC-checked\n"
@@ -32,7 +32,7 @@ const char help_inspect[] =
 	"exit status: 0 all files valid, 4 a file is invalid (including git-lfs\n"
 	"pointers and empty files), 1 a file cannot be read, 2 usage error.\n"
 	"\n"
-	"examples:\n"
+	"Examples:\n"
 	"  wanctl inspect high_noise_model/*.safetensors\n"
 	"  wanctl inspect --full --json Wan2.1_VAE.pth | jq '.files[0].valid'\n";
 

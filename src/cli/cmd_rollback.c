@@ -80,7 +80,7 @@ int cmd_rollback(struct cli *cli, int argc, char **argv)
 				       json_string_value(json_object_get(m, "model")), to);
 			else
 				printf("%-14s %s -> %s\n", json_string_value(json_object_get(m, "model")),
-				       from ? from : "?", to ? to : "?");
+				       from ? from : "(none)", to ? to : "?");
 		}
 		printf("rollback %s completed\n", json_string_value(json_object_get(res, "id")));
 	}

@@ -343,9 +343,18 @@ int wan_rollback(struct wan_state *st, const struct wan_rollback_opts *o, json_t
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct rb_item *it = &items[i];
-		if ((err = wan_config_model_name_check(it->model)) < 0 ||
-		    (err = wan_release_current(st, it->model, it->from, NULL)) < 0)
+		bool unmanaged = false;
+		if ((err = wan_config_model_name_check(it->model)) < 0)
 			goto out;
+		if ((err = wan_release_current(st, it->model, it->from, &unmanaged)) < 0) {
+			/* Nothing in production (e.g. after the disk was lost and
+			 * the release restored from the backup): --to puts it back. */
+			if (err != WAN_ENOTFOUND || unmanaged || !o->to || o->deployment_id)
+				goto out;
+			it->from[0] = '\0';
+			wan_err_clear();
+			err = 0;
+		}
 		if (!it->to[0]) {
 			if (o->to) {
 				if ((err = release_resolve(st, it->model, o->to, it->to)) < 0)
@@ -390,7 +399,8 @@ int wan_rollback(struct wan_state *st, const struct wan_rollback_opts *o, json_t
 				goto dbfail;
 			sqlite3_bind_text(q, 1, dep, -1, SQLITE_STATIC);
 			sqlite3_bind_text(q, 2, items[i].model, -1, SQLITE_STATIC);
-			sqlite3_bind_text(q, 3, items[i].from, -1, SQLITE_STATIC);
+			if (items[i].from[0])
+				sqlite3_bind_text(q, 3, items[i].from, -1, SQLITE_STATIC);
 			sqlite3_bind_text(q, 4, items[i].to, -1, SQLITE_STATIC);
 			if (sqlite3_step(q) != SQLITE_DONE) {
 				sqlite3_finalize(q);
@@ -410,7 +420,8 @@ int wan_rollback(struct wan_state *st, const struct wan_rollback_opts *o, json_t
 		if ((err = release_switch(st, it->model, it->to)) < 0)
 			goto undo;
 		it->switched = true;
-		wan_log(WAN_LOG_INFO, "rolled back %s: %s -> %s", it->model, it->from, it->to);
+		wan_log(WAN_LOG_INFO, "rolled back %s: %s -> %s", it->model,
+			it->from[0] ? it->from : "(none)", it->to);
 	}
 	status = "completed";
 	if ((err = deployment_set(st, dep, status, NULL, NULL)) < 0)
@@ -423,7 +434,9 @@ int wan_rollback(struct wan_state *st, const struct wan_rollback_opts *o, json_t
 undo:
 	snprintf(errbuf, sizeof(errbuf), "%s", wan_errmsg());
 	for (size_t i = n; i-- > 0;)
-		if (items[i].switched && release_switch(st, items[i].model, items[i].from) == 0)
+		if (items[i].switched &&
+		    (items[i].from[0] ? release_switch(st, items[i].model, items[i].from)
+				      : release_unlink(st, items[i].model)) == 0)
 			items[i].switched = false;
 	deployment_set(st, dep, "failed", errbuf, NULL);
 	wan_err(err, "%s; production left on the releases it had", errbuf);
