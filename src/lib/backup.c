@@ -55,15 +55,6 @@ static int decode_workers(const struct wan_config *cfg)
 	return n > BK_DECODE_PARALLEL ? BK_DECODE_PARALLEL : n;
 }
 
-static void iso_time(double t, char *buf, size_t n)
-{
-	time_t s = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&s, &tm);
-	strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* ---- a small parallel for ---- */
 
 struct par {
@@ -326,7 +317,7 @@ static int backup_release(struct wan_state *st, struct bk_repo *r, const char *m
 	}
 	{
 		char created[32];
-		iso_time(now, created, sizeof(created));
+		wan_iso_time(now, created, sizeof(created));
 		snap = json_pack("{s:s,s:s,s:s,s:s,s:f,s:O,s:O,s:{s:I,s:I,s:I,s:I}}",
 				 "format", BK_SNAPSHOT_FORMAT, "model", model, "release", release,
 				 "created", created, "created_ts", now, "manifest", m,

@@ -63,15 +63,6 @@ struct model_work {
 	bool switched;
 };
 
-static void iso_time(double t, char *buf, size_t n)
-{
-	time_t s = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&s, &tm);
-	strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 int deploy_make_id(char *buf, size_t n);
 int deploy_make_id(char *buf, size_t n)
 {
@@ -264,7 +255,7 @@ static int manifest_from_tree(const char *model, const char *spec, const char *s
 	if ((err = manifest_sort_files(files)) < 0 ||
 	    (err = manifest_release_id(files, id)) < 0)
 		goto fail;
-	iso_time(wan_now_wall(), created, sizeof(created));
+	wan_iso_time(wan_now_wall(), created, sizeof(created));
 	m = json_pack("{s:s,s:s,s:s?,s:s,s:s,s:s,s:O,s:{s:I,s:I}}",
 		      "format", "wanctl-manifest-1", "model", model, "spec", spec,
 		      "source", source, "created", created, "release", id,
@@ -283,8 +274,15 @@ fail:
 	return err;
 }
 
-static int run_hook(struct wan_state *st, const char *which, const char *cmd,
-		    const char *dep_id, const struct model_work *w, struct wan_report *rep)
+/*
+ * Run a deployment hook (pre_switch, post_switch, post_rollback) with the
+ * deployment in its environment. WANCTL_RELEASE is the release live after
+ * the step, WANCTL_FROM_RELEASE the one before. A failure adds a
+ * "deployment.hook" check to rep (when given) and returns WAN_ECHECK.
+ */
+int deploy_run_hook(struct wan_state *st, const char *which, const char *cmd,
+		    const char *dep_id, const char *model, const char *release,
+		    const char *from, struct wan_report *rep)
 {
 	char e_model[300], e_rel[64], e_from[64], e_dep[80], e_dir[WAN_PATH_MAX + 32], e_hook[64];
 	const char *env[7];
@@ -293,11 +291,11 @@ static int run_hook(struct wan_state *st, const char *which, const char *cmd,
 
 	if (!cmd || !*cmd)
 		return 0;
-	snprintf(e_model, sizeof(e_model), "WANCTL_MODEL=%s", w->name);
-	snprintf(e_rel, sizeof(e_rel), "WANCTL_RELEASE=%s", w->to);
-	snprintf(e_from, sizeof(e_from), "WANCTL_FROM_RELEASE=%s", w->from);
+	snprintf(e_model, sizeof(e_model), "WANCTL_MODEL=%s", model);
+	snprintf(e_rel, sizeof(e_rel), "WANCTL_RELEASE=%s", release);
+	snprintf(e_from, sizeof(e_from), "WANCTL_FROM_RELEASE=%s", from);
 	snprintf(e_dep, sizeof(e_dep), "WANCTL_DEPLOYMENT_ID=%s", dep_id);
-	snprintf(e_dir, sizeof(e_dir), "WANCTL_CKPT_DIR=%s/%s", st->target, w->name);
+	snprintf(e_dir, sizeof(e_dir), "WANCTL_CKPT_DIR=%s/%s", st->target, model);
 	snprintf(e_hook, sizeof(e_hook), "WANCTL_HOOK=%s", which);
 	env[0] = e_model; env[1] = e_rel; env[2] = e_from; env[3] = e_dep;
 	env[4] = e_dir; env[5] = e_hook; env[6] = NULL;
@@ -305,14 +303,16 @@ static int run_hook(struct wan_state *st, const char *which, const char *cmd,
 				   (double)st->cfg->deployment.hooks.timeout_seconds, 4096, &res)) < 0)
 		return err;
 	if (res.exit_status != 0 || res.timed_out) {
-		wan_report_add(rep, "deployment.hook", w->name, WAN_CHECK_FAIL,
-			       json_pack("{s:s,s:s,s:i,s:b,s:f}", "hook", which, "output",
-					 res.output ? res.output : "", "exit_status", res.exit_status,
-					 "timed_out", res.timed_out, "seconds", res.seconds),
-			       "%s hook '%s' %s", which, cmd,
-			       res.timed_out ? "timed out" : "failed");
+		if (rep)
+			wan_report_add(rep, "deployment.hook", model, WAN_CHECK_FAIL,
+				       json_pack("{s:s,s:s,s:i,s:b,s:f}", "hook", which, "output",
+						 res.output ? res.output : "", "exit_status",
+						 res.exit_status, "timed_out", res.timed_out,
+						 "seconds", res.seconds),
+				       "%s hook '%s' %s", which, cmd,
+				       res.timed_out ? "timed out" : "failed");
 		err = wan_err(WAN_ECHECK, "%s hook for '%s' %s (exit status %d)", which,
-			      w->name, res.timed_out ? "timed out" : "failed", res.exit_status);
+			      model, res.timed_out ? "timed out" : "failed", res.exit_status);
 	}
 	wan_cmd_result_release(&res);
 	return err;
@@ -340,8 +340,8 @@ static int deploy_undo(struct wan_state *st, const char *dep_id, struct model_wo
 		deployment_set_model(st, dep_id, &w[i]);
 		wan_log(WAN_LOG_INFO, "rolled back %s to %s", w[i].name,
 			w[i].from[0] ? w[i].from : "(not deployed)");
-		run_hook(st, "post_rollback", st->cfg->deployment.hooks.post_rollback,
-			 dep_id, &w[i], rep);
+		deploy_run_hook(st, "post_rollback", st->cfg->deployment.hooks.post_rollback,
+				dep_id, w[i].name, w[i].from, w[i].to, rep);
 		wan_err_clear();
 	}
 	return first;
@@ -580,8 +580,8 @@ int wan_deploy(struct wan_state *st, const struct wan_deploy_opts *o, json_t **r
 		struct model_work *m = &w[i];
 		if (m->unchanged)
 			continue;
-		if ((err = run_hook(st, "pre_switch", cfg->deployment.hooks.pre_switch,
-				    dep_id, m, rep)) < 0)
+		if ((err = deploy_run_hook(st, "pre_switch", cfg->deployment.hooks.pre_switch,
+					   dep_id, m->name, m->to, m->from, rep)) < 0)
 			goto undo;
 		if ((err = release_switch(st, m->name, m->to)) < 0)
 			goto undo;
@@ -589,8 +589,8 @@ int wan_deploy(struct wan_state *st, const struct wan_deploy_opts *o, json_t **r
 		deployment_set_model(st, dep_id, m);
 		wan_log(WAN_LOG_INFO, "switched %s: %s -> %s", m->name,
 			m->from[0] ? m->from : "(none)", m->to);
-		if ((err = run_hook(st, "post_switch", cfg->deployment.hooks.post_switch,
-				    dep_id, m, rep)) < 0)
+		if ((err = deploy_run_hook(st, "post_switch", cfg->deployment.hooks.post_switch,
+					   dep_id, m->name, m->to, m->from, rep)) < 0)
 			goto undo;
 	}
 	if ((err = deployment_set(st, dep_id, "verifying", NULL, NULL)) < 0)

@@ -6,7 +6,6 @@
 #include "util/sha256.h"
 #include "util/xio.h"
 #include "wanctl/log.h"
-#include "wanctl/runcmd.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -21,15 +20,6 @@ int deploy_make_id(char *buf, size_t n);
 int deployment_set(struct wan_state *st, const char *id, const char *status,
 		   const char *error, json_t *report);
 
-static void iso(double t, char *buf, size_t n)
-{
-	time_t s = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&s, &tm);
-	strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static json_t *col_text(sqlite3_stmt *q, int i)
 {
 	const unsigned char *t = sqlite3_column_text(q, i);
@@ -42,7 +32,7 @@ static json_t *col_time(sqlite3_stmt *q, int i)
 
 	if (sqlite3_column_type(q, i) == SQLITE_NULL)
 		return json_null();
-	iso(sqlite3_column_double(q, i), b, sizeof(b));
+	wan_iso_time(sqlite3_column_double(q, i), b, sizeof(b));
 	return json_string(b);
 }
 
@@ -201,30 +191,6 @@ out:
 	json_decref(m);
 	json_decref(bad);
 	return err;
-}
-
-static int rollback_hook(struct wan_state *st, const char *dep, const struct rb_item *it)
-{
-	const char *cmd = st->cfg->deployment.hooks.post_rollback;
-	char e1[300], e2[64], e3[64], e4[80];
-	const char *env[5];
-	struct wan_cmd_result res;
-
-	if (!cmd || !*cmd)
-		return 0;
-	snprintf(e1, sizeof(e1), "WANCTL_MODEL=%s", it->model);
-	snprintf(e2, sizeof(e2), "WANCTL_RELEASE=%s", it->to);
-	snprintf(e3, sizeof(e3), "WANCTL_FROM_RELEASE=%s", it->from);
-	snprintf(e4, sizeof(e4), "WANCTL_DEPLOYMENT_ID=%s", dep);
-	env[0] = e1; env[1] = e2; env[2] = e3; env[3] = e4; env[4] = NULL;
-	if (wan_run_command(cmd, env, NULL, (double)st->cfg->deployment.hooks.timeout_seconds,
-			    4096, &res) == 0) {
-		if (res.exit_status || res.timed_out)
-			wan_log(WAN_LOG_WARN, "post_rollback hook for '%s' failed (exit %d)",
-				it->model, res.exit_status);
-		wan_cmd_result_release(&res);
-	}
-	return 0;
 }
 
 /* A release id, or an unambiguous prefix of one (as `list` shows them). */
@@ -427,8 +393,10 @@ int wan_rollback(struct wan_state *st, const struct wan_rollback_opts *o, json_t
 	if ((err = deployment_set(st, dep, status, NULL, NULL)) < 0)
 		goto undo;
 	for (size_t i = 0; i < n; i++)
-		if (items[i].switched)
-			rollback_hook(st, dep, &items[i]);
+		if (items[i].switched &&
+		    deploy_run_hook(st, "post_rollback", st->cfg->deployment.hooks.post_rollback,
+				    dep, items[i].model, items[i].to, items[i].from, NULL) < 0)
+			wan_log(WAN_LOG_WARN, "%s", wan_errmsg());
 	wan_db_event(st->db, st->command, o->model, dep, "rollback", "completed", o->deployment_id);
 	goto out;
 undo:
@@ -643,7 +611,7 @@ int wan_releases(struct wan_state *st, const char *model, json_t **out)
 		{
 			char c[32] = "";
 			if (created > 0)
-				iso(created, c, sizeof(c));
+				wan_iso_time(created, c, sizeof(c));
 			json_array_append_new(arr, json_pack("{s:s,s:s,s:f,s:O,s:O,s:I,s:I,s:b,s:b}",
 				"id", id, "created", c[0] ? c : json_string_value(json_object_get(m, "created")),
 				"created_ts", created,

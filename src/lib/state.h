@@ -39,6 +39,10 @@ int release_check_objects(struct wan_state *st, json_t *manifest, bool full,
 			  json_t *bad);
 /* deploy.c */
 int deploy_recover(struct wan_state *st);
+/* Run a hook; see deploy.c. rep may be NULL. */
+int deploy_run_hook(struct wan_state *st, const char *which, const char *cmd,
+		    const char *dep_id, const char *model, const char *release,
+		    const char *from, struct wan_report *rep);
 /* Record a published release (manifest m) in the releases table; a row
  * already there is kept. */
 int release_record(struct wan_state *st, const char *model, json_t *m);

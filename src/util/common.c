@@ -54,6 +54,15 @@ void wan_user_name(char *dst, size_t size)
 		snprintf(dst, size, "uid %lu", (unsigned long)getuid());
 }
 
+void wan_iso_time(double t, char *dst, size_t size)
+{
+	time_t s = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&s, &tm);
+	strftime(dst, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 void wan_human_size(char *dst, size_t size, uint64_t bytes)
 {
 	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };

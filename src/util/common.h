@@ -38,6 +38,9 @@ double wan_now_wall(void);
  */
 void wan_user_name(char *dst, size_t size);
 
+/* "2026-11-29T00:16:58Z" (UTC) for a wall-clock time in seconds. */
+void wan_iso_time(double t, char *dst, size_t size);
+
 /* "12.4 GiB" style size. */
 void wan_human_size(char *dst, size_t size, uint64_t bytes);
 
