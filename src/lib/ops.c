@@ -661,6 +661,14 @@ struct vjob {
 	const char *what;
 };
 
+static void verify_tick(void *ud, size_t n)
+{
+	struct vjob *j = ud;
+	uint64_t done = atomic_fetch_add(&j->bytes, (uint64_t)n) + (uint64_t)n;
+
+	wan_progress(j->what, done, j->total, 0, 0);
+}
+
 /* Manifest paths are opened beneath the release folder with
  * openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): a path that escapes, or
  * a symlink planted anywhere on it, is damage, never followed. */
@@ -688,26 +696,11 @@ static void verify_file(struct vjob *j, json_t *f, char *buf, size_t bufsize)
 		else if (ob.st_ino != sb.st_ino || ob.st_dev != sb.st_dev)
 			problem = "not the store object (inode differs)";
 	} else {
-		struct wan_sha256 h;
-		ssize_t n = 0;
-		if (wan_sha256_init(&h) < 0) {
-			problem = "unreadable";
-		} else {
-			uint64_t off = 0;
-			posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-			while ((n = xread(fd, buf, bufsize)) > 0) {
-				wan_sha256_update(&h, buf, (size_t)n);
-				off += (uint64_t)n;
-				uint64_t done = atomic_fetch_add(&j->bytes, (uint64_t)n) + (uint64_t)n;
-				wan_progress(j->what, done, j->total, 0, 0);
-				posix_fadvise(fd, (off_t)(off - (uint64_t)n), n, POSIX_FADV_DONTNEED);
-			}
-			wan_sha256_final_hex(&h, hex);
-			if (n < 0)
-				problem = "read error";
-			else if (strcmp(hex, sha))
-				problem = "content differs from the manifest (sha256 mismatch)";
-		}
+		int r = wan_sha256_fd(fd, buf, bufsize, hex, verify_tick, j);
+		if (r < 0)
+			problem = r == -1 ? "read error" : "unreadable";
+		else if (strcmp(hex, sha))
+			problem = "content differs from the manifest (sha256 mismatch)";
 	}
 	xclose(fd);
 	if (problem) {

@@ -343,25 +343,23 @@ int release_check_objects(struct wan_state *st, json_t *manifest, bool full,
 			continue;
 		}
 		if (full) {
-			struct wan_sha256 h;
 			char *buf = malloc(1u << 20);
-			int fd = xopen(obj, O_RDONLY, 0);
-			ssize_t n = 0;
+			int fd = xopen(obj, O_RDONLY, 0), r;
 
-			if (!buf || fd < 0 || wan_sha256_init(&h) < 0) {
+			if (!buf || fd < 0) {
 				free(buf);
 				xclose(fd);
 				return wan_err_sys(0, "cannot read object '%s'", obj);
 			}
-			while ((n = xread(fd, buf, 1u << 20)) > 0)
-				wan_sha256_update(&h, buf, (size_t)n);
-			wan_sha256_final_hex(&h, hex);
+			r = wan_sha256_fd(fd, buf, 1u << 20, hex, NULL, NULL);
 			free(buf);
 			xclose(fd);
-			if (n < 0 || strcmp(hex, sha))
+			if (r == WAN_ENOMEM)
+				return r;
+			if (r < 0 || strcmp(hex, sha))
 				json_array_append_new(bad, json_pack("{s:s,s:s,s:s}", "path", rel,
 								     "sha256", sha, "problem",
-								     n < 0 ? "unreadable" : "damaged"));
+								     r < 0 ? "unreadable" : "damaged"));
 		}
 	}
 	return 0;

@@ -2,7 +2,11 @@
 #include "util/sha256.h"
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+
+#include "util/xio.h"
 
 /*
  * OpenSSL 3 fetches the digest implementation lazily, and an allocation
@@ -80,6 +84,33 @@ void wan_sha256_hex(const void *data, size_t len, char hex[WAN_SHA256_HEX])
 	}
 	wan_sha256_update(&h, data, len);
 	wan_sha256_final_hex(&h, hex);
+}
+
+int wan_sha256_fd(int fd, char *buf, size_t bufsize, char hex[WAN_SHA256_HEX],
+		  void (*tick)(void *ud, size_t n), void *ud)
+{
+	struct wan_sha256 h;
+	off_t off = 0;
+	ssize_t n;
+
+	if (wan_sha256_init(&h) < 0)
+		return WAN_ENOMEM;
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	while ((n = xread(fd, buf, bufsize)) > 0) {
+		wan_sha256_update(&h, buf, (size_t)n);
+		posix_fadvise(fd, off, n, POSIX_FADV_DONTNEED);
+		off += n;
+		if (tick)
+			tick(ud, (size_t)n);
+	}
+	if (n < 0) {
+		int e = errno;
+		wan_sha256_release(&h);
+		errno = e;
+		return -1;
+	}
+	wan_sha256_final_hex(&h, hex);
+	return 0;
 }
 
 int wan_sha256_is_hex(const char *s)

@@ -20,6 +20,14 @@ void wan_sha256_update(struct wan_sha256 *h, const void *data, size_t len);
 void wan_sha256_final_hex(struct wan_sha256 *h, char hex[WAN_SHA256_HEX]);
 void wan_sha256_release(struct wan_sha256 *h);
 void wan_sha256_hex(const void *data, size_t len, char hex[WAN_SHA256_HEX]);
+/*
+ * Hash an open file from its current offset to EOF with buf as the read
+ * buffer, dropping read pages from the cache; tick (may be NULL) is called
+ * with each chunk's size. Returns 0, or -1 with errno on a read error
+ * (WAN_ENOMEM when the hash cannot start).
+ */
+int wan_sha256_fd(int fd, char *buf, size_t bufsize, char hex[WAN_SHA256_HEX],
+		  void (*tick)(void *ud, size_t n), void *ud);
 /* True when s is exactly 64 lowercase hex digits. */
 int wan_sha256_is_hex(const char *s);
 
