@@ -1,6 +1,8 @@
 /* Shared helpers of the command-line layer. */
 #include "util/common.h"
 #include "cli/cli.h"
+#include "util/path.h"
+#include "util/xio.h"
 #include "wanctl/catalog.h"
 
 #include <pthread.h>
@@ -229,4 +231,46 @@ int cli_print_report(struct cli *cli, const struct wan_report *r)
 		}
 	}
 	return worst == WAN_CHECK_FAIL ? EXIT_CHECK : EXIT_OK;
+}
+
+int cli_parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s || *end || v < 0 || v > 1e9)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int cli_write_report(const char *path, json_t *report)
+{
+	char tmp[WAN_PATH_MAX];
+	char *text = json_dumps(report, JSON_INDENT(2));
+	int fd, err = 0;
+
+	if (!text)
+		return wan_err(WAN_ENOMEM, "out of memory");
+	if ((err = wan_snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path, (long)getpid())) < 0)
+		goto out;
+	fd = xopen(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0) {
+		err = wan_err_sys(0, "cannot create '%s'", tmp);
+		goto out;
+	}
+	if (xwrite(fd, text, strlen(text)) < 0 || xwrite(fd, "\n", 1) < 0 || xfsync(fd) < 0) {
+		err = wan_err_sys(0, "cannot write '%s'", tmp);
+		xclose(fd);
+		unlink(tmp);
+		goto out;
+	}
+	if (xclose(fd) < 0 || xrename(tmp, path) < 0) {
+		err = wan_err_sys(0, "cannot write '%s'", path);
+		unlink(tmp);
+		goto out;
+	}
+	xfsync_parent(path);
+out:
+	free(text);
+	return err;
 }

@@ -74,6 +74,11 @@ struct wan_state;
 int cli_state_open(struct cli *cli, unsigned flags, double wait,
 		   struct wan_state **st);
 
+/* Seconds from an option value (>= 0); -1 when it is not a number. */
+int cli_parse_seconds(const char *s, double *out);
+/* Write a JSON report to path atomically (temp, fsync, rename). */
+int cli_write_report(const char *path, json_t *report);
+
 /* Commands. */
 int cmd_backup(struct cli *, int, char **);
 int cmd_config(struct cli *, int, char **);

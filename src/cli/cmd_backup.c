@@ -53,7 +53,6 @@ const char help_backup[] =
 	"  wanctl backup restore t2v-A14B --release 3f2a9c0d1e2b4a5f --to /tmp/t2v\n"
 	"  wanctl backup prune --dry-run\n";
 
-int cli_parse_seconds(const char *s, double *out);
 
 struct bopts {
 	const char *release, *model, *to;

@@ -1,11 +1,8 @@
 #include "util/common.h"
-#include "util/path.h"
-#include "util/xio.h"
 #include "cli/cli.h"
 #include "wanctl/store.h"
 
 #include <getopt.h>
-#include <unistd.h>
 
 const char help_deploy[] =
 	"usage: wanctl deploy [--models] MODEL... [--dry-run] [--no-backup]\n"
@@ -42,39 +39,6 @@ const char help_deploy[] =
 	"  wanctl deploy --dry-run t2v-A14B ti2v-5B\n"
 	"  wanctl deploy ti2v-5B --source ~/.cache/huggingface/hub/models--Wan-AI--Wan2.2-TI2V-5B\n";
 
-int cli_write_report(const char *path, json_t *report);
-int cli_write_report(const char *path, json_t *report)
-{
-	char tmp[WAN_PATH_MAX];
-	char *text = json_dumps(report, JSON_INDENT(2));
-	int fd, err = 0;
-
-	if (!text)
-		return wan_err(WAN_ENOMEM, "out of memory");
-	if ((err = wan_snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path, (long)getpid())) < 0)
-		goto out;
-	fd = xopen(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0) {
-		err = wan_err_sys(0, "cannot create '%s'", tmp);
-		goto out;
-	}
-	if (xwrite(fd, text, strlen(text)) < 0 || xwrite(fd, "\n", 1) < 0 || xfsync(fd) < 0) {
-		err = wan_err_sys(0, "cannot write '%s'", tmp);
-		xclose(fd);
-		unlink(tmp);
-		goto out;
-	}
-	if (xclose(fd) < 0 || xrename(tmp, path) < 0) {
-		err = wan_err_sys(0, "cannot write '%s'", path);
-		unlink(tmp);
-		goto out;
-	}
-	xfsync_parent(path);
-out:
-	free(text);
-	return err;
-}
-
 static int parse_transfer(const char *s)
 {
 	static const char *const names[] = { "auto", "reflink", "hardlink", "copy" };
@@ -84,16 +48,6 @@ static int parse_transfer(const char *s)
 	return -1;
 }
 
-int cli_parse_seconds(const char *s, double *out);
-int cli_parse_seconds(const char *s, double *out)
-{
-	char *end;
-	double v = strtod(s, &end);
-	if (end == s || *end || v < 0 || v > 1e9)
-		return -1;
-	*out = v;
-	return 0;
-}
 
 static void print_summary(struct cli *cli, json_t *res, bool dry)
 {

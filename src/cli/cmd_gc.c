@@ -15,7 +15,6 @@ const char help_gc[] =
 	"  --dry-run        list what would be removed, remove nothing\n"
 	"  --wait SECONDS   wait for another wanctl to release the lock\n";
 
-int cli_parse_seconds(const char *s, double *out);
 
 int cmd_gc(struct cli *cli, int argc, char **argv)
 {

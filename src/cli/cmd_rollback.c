@@ -24,7 +24,6 @@ const char help_rollback[] =
 	"  --verify            re-hash the target release's files before switching\n"
 	"  --wait SECONDS      wait for another wanctl to release the lock\n";
 
-int cli_parse_seconds(const char *s, double *out);
 
 int cmd_rollback(struct cli *cli, int argc, char **argv)
 {

@@ -70,7 +70,6 @@ const char help_validate[] =
 	"  wanctl validate health --model t2v-A14B\n";
 
 /* cmd_deploy.c */
-int cli_write_report(const char *path, json_t *report);
 
 enum { OPT_PRE = 1, OPT_POST = 2, OPT_HEALTH = 4 };
 

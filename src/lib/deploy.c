@@ -63,7 +63,6 @@ struct model_work {
 	bool switched;
 };
 
-int deploy_make_id(char *buf, size_t n);
 int deploy_make_id(char *buf, size_t n)
 {
 	unsigned char r[2] = { 0, 0 };
@@ -90,9 +89,7 @@ static int db_step_done(struct wan_state *st, sqlite3_stmt *q)
 	return 0;
 }
 
-int deployment_begin(struct wan_state *st, const char *id, const char *kind,
-		     const char *status, struct model_work *w, size_t n);
-int deployment_begin(struct wan_state *st, const char *id, const char *kind,
+static int deployment_begin(struct wan_state *st, const char *id, const char *kind,
 		     const char *status, struct model_work *w, size_t n)
 {
 	sqlite3_stmt *q = NULL;
@@ -138,8 +135,6 @@ fail:
 }
 
 /* Set status (and error/report when given); finished when terminal. */
-int deployment_set(struct wan_state *st, const char *id, const char *status,
-		   const char *error, json_t *report);
 int deployment_set(struct wan_state *st, const char *id, const char *status,
 		   const char *error, json_t *report)
 {
@@ -347,9 +342,6 @@ static int deploy_undo(struct wan_state *st, const char *dep_id, struct model_wo
 	return first;
 }
 
-/* release.link and release.files (quick or full) of a model just switched. */
-int deploy_check_release(struct wan_state *st, const char *model, const char *id,
-			 bool full, struct wan_report *rep);
 
 static json_t *result_json(const char *dep_id, const char *status, struct model_work *w,
 			   size_t n, struct wan_report *rep, const char *error, bool dry)

@@ -5,6 +5,7 @@
 #include "lib/manifest.h"
 #include "util/sha256.h"
 #include "util/xio.h"
+#include "wanctl/backup.h"
 #include "wanctl/log.h"
 
 #include <dirent.h>
@@ -15,10 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* deploy.c */
-int deploy_make_id(char *buf, size_t n);
-int deployment_set(struct wan_state *st, const char *id, const char *status,
-		   const char *error, json_t *report);
 
 static json_t *col_text(sqlite3_stmt *q, int i)
 {
@@ -102,8 +99,6 @@ struct rb_item {
 
 /* Make sure the target release is usable: present, every object intact;
  * restore missing objects from the backup repository when possible. */
-int wan_backup_restore_objects(struct wan_state *st, const char *model,
-			       const char *release, json_t *bad);
 
 static int rollback_check_target(struct wan_state *st, const char *model, const char *id,
 				 bool full)
@@ -831,8 +826,6 @@ static int verify_release(struct wan_state *st, const char *model, const char *i
 	return err;
 }
 
-int deploy_check_release(struct wan_state *st, const char *model, const char *id,
-			 bool full, struct wan_report *rep);
 int deploy_check_release(struct wan_state *st, const char *model, const char *id,
 			 bool full, struct wan_report *rep)
 {

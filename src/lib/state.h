@@ -39,6 +39,14 @@ int release_check_objects(struct wan_state *st, json_t *manifest, bool full,
 			  json_t *bad);
 /* deploy.c */
 int deploy_recover(struct wan_state *st);
+/* A new deployment id, dep-YYYYMMDD-HHMMSS-xxxx. */
+int deploy_make_id(char *buf, size_t n);
+/* Set a deployment's status (and error/report when given). */
+int deployment_set(struct wan_state *st, const char *id, const char *status,
+		   const char *error, json_t *report);
+/* ops.c: release.link and release.files of a model just switched. */
+int deploy_check_release(struct wan_state *st, const char *model, const char *id,
+			 bool full, struct wan_report *rep);
 /* Run a hook; see deploy.c. rep may be NULL. */
 int deploy_run_hook(struct wan_state *st, const char *which, const char *cmd,
 		    const char *dep_id, const char *model, const char *release,
