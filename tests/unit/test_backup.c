@@ -11,7 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <zstd.h>
+
 #include "util/common.h"
+#include "util/crc32.h"
 #include "util/path.h"
 #include "util/sha256.h"
 #include "util/xio.h"
@@ -231,6 +234,167 @@ static void test_backup_planes_roundtrip(void **state)
 	}
 }
 
+/* The float transform: elements rotated left by one bit, split into
+ * planes, the second-highest plane grouped (stably) by the highest. */
+static void test_backup_float_planes_roundtrip(void **state)
+{
+	static const unsigned elems[] = { 2, 4, 8 };
+	static const size_t ns[] = { 2, 15, 16, 17, 31, 33, 1000, 4099 };
+	(void)state;
+	for (size_t k = 0; k < ARRAY_SIZE(elems); k++) {
+		unsigned e = elems[k];
+		for (size_t j = 0; j < ARRAY_SIZE(ns); j++) {
+			size_t n = ns[j], at = 0;
+			uint8_t *src = malloc(n * e), *pl = malloc(n * e), *back = malloc(n * e);
+			uint8_t *tmp = malloc(n), *want = malloc(n * e);
+			assert_true(src && pl && back && tmp && want);
+			for (size_t i = 0; i < n * e; i++)
+				src[i] = (uint8_t)rnd();
+			/* Few distinct top bytes, as exponents are. */
+			for (size_t i = 0; i < n; i++)
+				src[i * e + e - 1] = (uint8_t)(0x3c + rnd() % 3);
+			for (size_t i = 0; i < n; i++) {
+				uint64_t x = 0;
+				for (unsigned b = 0; b < e; b++)
+					x |= (uint64_t)src[i * e + b] << (8 * b);
+				x = (x << 1 | x >> (8 * e - 1)) & (e == 8 ? ~0ull : (1ull << (8 * e)) - 1);
+				for (unsigned b = 0; b < e; b++)
+					want[b * n + i] = (uint8_t)(x >> (8 * b));
+			}
+			/* Expected grouping: for each top byte in order, its elements'
+			 * next bytes in element order. */
+			memcpy(tmp, want + (e - 2) * n, n);
+			for (unsigned v = 0; v < 256; v++)
+				for (size_t i = 0; i < n; i++)
+					if (want[(e - 1) * n + i] == v)
+						want[(e - 2) * n + at++] = tmp[i];
+			assert_int_equal(at, n);
+			bk_float_split(pl, src, n, e, tmp);
+			assert_memory_equal(pl, want, n * e);
+			bk_float_join(back, pl, n, e, tmp);
+			assert_memory_equal(back, src, n * e);
+			free(src);
+			free(pl);
+			free(back);
+			free(tmp);
+			free(want);
+		}
+	}
+}
+
+/* Why the float transform: on Gaussian weights (sd 0.02) it stores fewer
+ * bytes than plain byte planes, with the encoder's own zstd settings. */
+static size_t zstd_planes(const uint8_t *p, size_t len)
+{
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	size_t cap = ZSTD_compressBound(len), r;
+	void *out = malloc(cap);
+
+	assert_true(c && out);
+	ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, 1);
+	ZSTD_CCtx_setParameter(c, ZSTD_c_strategy, ZSTD_fast);
+	ZSTD_CCtx_setParameter(c, ZSTD_c_hashLog, 6);
+	ZSTD_CCtx_setParameter(c, ZSTD_c_minMatch, 7);
+	r = ZSTD_compress2(c, out, cap, p, len);
+	assert_false(ZSTD_isError(r));
+	ZSTD_freeCCtx(c);
+	free(out);
+	return r;
+}
+
+static void test_backup_float_planes_smaller(void **state)
+{
+	const size_t n = 1u << 20;
+	float *f = malloc(n * sizeof(float));
+	uint16_t *h = malloc(n * sizeof(uint16_t));
+	uint8_t *pl = malloc(n * 4), *tmp = malloc(n);
+	size_t plain, fl;
+	(void)state;
+
+	assert_true(f && h && pl && tmp);
+	for (size_t i = 0; i < n; i++) {
+		float u = 0;
+		uint32_t x;
+		for (int j = 0; j < 4; j++)
+			u += (float)(rnd() >> 8) / 16777216.0f;
+		f[i] = (u - 2.0f) * 0.02f * 1.7320508f;
+		memcpy(&x, &f[i], 4);
+		h[i] = (uint16_t)(x >> 16);
+	}
+	bk_planes_split(pl, (const uint8_t *)f, n, 4);
+	plain = zstd_planes(pl, n * 4);
+	bk_float_split(pl, (const uint8_t *)f, n, 4, tmp);
+	fl = zstd_planes(pl, n * 4);
+	print_message("fp32 Gaussian: plain planes %.2f%%, float planes %.2f%%\n",
+		      100.0 * (double)plain / (double)(n * 4), 100.0 * (double)fl / (double)(n * 4));
+	assert_true(fl < plain);
+	bk_planes_split(pl, (const uint8_t *)h, n, 2);
+	plain = zstd_planes(pl, n * 2);
+	bk_float_split(pl, (const uint8_t *)h, n, 2, tmp);
+	fl = zstd_planes(pl, n * 2);
+	print_message("bf16 Gaussian: plain planes %.2f%%, float planes %.2f%%\n",
+		      100.0 * (double)plain / (double)(n * 2), 100.0 * (double)fl / (double)(n * 2));
+	assert_true(fl < plain);
+	free(f);
+	free(h);
+	free(pl);
+	free(tmp);
+}
+
+/* Objects written before the float transform (index version 1, plain
+ * planes) still decode; a version 1 index with float flags does not parse. */
+static void test_backup_decode_v1(void **state)
+{
+	const char *srcdir = getenv("WANCTL_SRC");
+	char path[512], dec[300];
+	struct bk_index ix;
+	uint8_t *buf;
+	struct stat sb;
+	size_t len;
+	int fd;
+	(void)state;
+
+	assert_non_null(srcdir);
+	snprintf(path, sizeof(path), "%s/tests/fuzz/corpus/bkobject/byteplane.zst", srcdir);
+	snprintf(dec, sizeof(dec), "%s/v1.out", dir);
+	assert_int_equal(decode(path, dec, &ix), 0);
+	assert_int_equal(ix.version, 1);
+	assert_true(ix.nsegs > 0);
+	assert_int_equal(ix.segs[0].flags, 0);
+	bk_index_release(&ix);
+	/* Set the float flag on its first segment, fix the CRC: refused. */
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	fstat(fd, &sb);
+	len = (size_t)sb.st_size;
+	buf = malloc(len);
+	assert_true(buf && read(fd, buf, len) == (ssize_t)len);
+	close(fd);
+	{
+		uint32_t plen = (uint32_t)buf[len - 8] | (uint32_t)buf[len - 7] << 8 |
+				(uint32_t)buf[len - 6] << 16 | (uint32_t)buf[len - 5] << 24;
+		uint8_t *p = buf + len - plen;
+		uint32_t nframes = (uint32_t)p[52] | (uint32_t)p[53] << 8;
+		uint8_t *seg = p + 60 + 20 * (size_t)nframes;
+		uint32_t crc;
+
+		seg[17] |= 1;     /* elem | 0x100 */
+		crc = wan_crc32(0, p, plen - 12);
+		for (int i = 0; i < 4; i++)
+			p[plen - 12 + i] = (uint8_t)(crc >> (8 * i));
+		assert_int_equal(bk_index_parse(&ix, p, plen, len - plen - 8, "v1"), WAN_ECORRUPT);
+		assert_non_null(strstr(wan_errmsg(), "segment"));
+		p[4] = 2;         /* the same index as version 2 is fine */
+		crc = wan_crc32(0, p, plen - 12);
+		for (int i = 0; i < 4; i++)
+			p[plen - 12 + i] = (uint8_t)(crc >> (8 * i));
+		assert_int_equal(bk_index_parse(&ix, p, plen, len - plen - 8, "v2"), 0);
+		assert_int_equal(ix.segs[0].flags, BK_SEG_FLOAT);
+		bk_index_release(&ix);
+	}
+	free(buf);
+}
+
 static void test_backup_codec_roundtrip_safetensors(void **state)
 {
 	static const uint32_t frames[] = { 0, 4099, 65536, 1000000 };
@@ -254,6 +418,8 @@ static void test_backup_codec_roundtrip_safetensors(void **state)
 		assert_int_equal((uint64_t)sb.st_size, stored);
 		assert_int_equal(decode(enc, dec, &ix), 0);
 		assert_true(ix.nsegs > 0);
+		assert_int_equal(ix.version, 2);
+		assert_int_equal(ix.segs[0].flags, BK_SEG_FLOAT);
 		if (frames[i] == 4099)
 			assert_true(ix.nframes > 10);
 		for (uint32_t k = 0; k < ix.nsegs; k++)
@@ -552,6 +718,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_backup_planes_roundtrip),
+		cmocka_unit_test(test_backup_float_planes_roundtrip),
+		cmocka_unit_test(test_backup_float_planes_smaller),
+		cmocka_unit_test(test_backup_decode_v1),
 		cmocka_unit_test(test_backup_codec_roundtrip_safetensors),
 		cmocka_unit_test(test_backup_codec_plain_and_empty),
 		cmocka_unit_test(test_backup_codec_byteplane_smaller),
