@@ -17,6 +17,24 @@
 #include <unistd.h>
 
 
+/*
+ * After a failed release_switch(): did the switch land anyway? The rename
+ * can succeed and the fsync of the production folder after it fail; then
+ * production already runs @id (durability unknown) and the caller must
+ * treat the model as switched so that its undo puts the old release back
+ * (found by tests/crash/t_faults.sh). Keeps the error message.
+ */
+static bool switch_landed(struct wan_state *st, const char *model, const char *id, int err)
+{
+	char msg[1024], cur[WAN_RELEASE_ID_LEN + 1];
+	bool landed;
+
+	snprintf(msg, sizeof(msg), "%s", wan_errmsg());
+	landed = wan_release_current(st, model, cur, NULL) == 0 && !strcmp(cur, id);
+	wan_err(err, "%s", msg);
+	return landed;
+}
+
 static json_t *col_text(sqlite3_stmt *q, int i)
 {
 	const unsigned char *t = sqlite3_column_text(q, i);
@@ -378,8 +396,10 @@ int wan_rollback(struct wan_state *st, const struct wan_rollback_opts *o, json_t
 		struct rb_item *it = &items[i];
 		if (!strcmp(it->to, it->from))
 			continue;
-		if ((err = release_switch(st, it->model, it->to)) < 0)
+		if ((err = release_switch(st, it->model, it->to)) < 0) {
+			it->switched = switch_landed(st, it->model, it->to, err);
 			goto undo;
+		}
 		it->switched = true;
 		wan_log(WAN_LOG_INFO, "rolled back %s: %s -> %s", it->model,
 			it->from[0] ? it->from : "(none)", it->to);

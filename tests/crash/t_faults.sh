@@ -1,0 +1,167 @@
+#!/bin/bash
+# I/O errors at every xio operation (reliability plan items 7, 22, 25): for
+# deploy (first, new release, no-op), rollback, gc, verify, status, list,
+# releases and recovery after a kill, one baseline run under `strace -k`
+# counts the operations that go through src/util/xio.c (a syscall whose
+# first wanctl frame is an x* wrapper), per operation class (open, read,
+# write, fsync, rename, link, mkdir, unlink, symlink, close). Then each
+# point OP:N is re-run with WANCTL_FAULT=OP:N:EIO (and ENOSPC in long mode):
+# the command must end without a crash, never report "Success" for a
+# failure, exit 0 only with production on the release it promised, and
+# otherwise leave the old release live; INV holds after the next command
+# recovers. Unlike the strace sweeps these faults return an error, so the
+# process exits normally and coverage builds record the error paths.
+# Quick mode (make check) tries the last point of each (command, operation)
+# with EIO; WANCTL_LONG=1 tries every point with EIO and ENOSPC.
+T=t_faults; . "$(dirname "$0")/lib.sh"
+. "$WT_LIB_DIR/inv.sh"
+command -v strace >/dev/null || wt_skip "strace missing"
+strace -k -qq -o /dev/null -e trace=getpid true 2>/dev/null || wt_skip "strace lacks -k"
+
+# FAULT_SAMPLE: points per (command, operation), the last one first (the
+# fsync after a switch, say); FAULT_ERRORS: the errnos injected.
+SAMPLE=${FAULT_SAMPLE:-1}
+ERRORS=${FAULT_ERRORS:-EIO}
+if [ -n "${WANCTL_LONG:-}" ]; then SAMPLE=${FAULT_SAMPLE:-1000000}; ERRORS=${FAULT_ERRORS:-"EIO ENOSPC"}; fi
+OPS="open read write fsync rename link mkdir unlink symlink close"
+
+base=$SCRATCH/base
+mkdir -p "$base"
+cat > "$base/wanctl.json" <<JSON
+{"source_models_path":"$SCRATCH/staging","target_models_path":"production","backup_path":"backups",
+ "backup":{"before_deploy":false},"validation":{"enabled":false},
+ "models":{"m":{"source":"A"}}}
+JSON
+"$MKF" "$SCRATCH/staging/A" t2v-1.3B >/dev/null
+"$MKF" "$SCRATCH/staging/B" t2v-1.3B --variant 1 >/dev/null
+"$MKF" "$SCRATCH/staging/C" t2v-1.3B --variant 2 >/dev/null
+cp -a "$base" "$SCRATCH/empty"
+(cd "$base" && "$W" deploy m >/dev/null 2>&1)
+A=$(current "$base/production" m)
+(cd "$base" && "$W" deploy m --source "$SCRATCH/staging/B" >/dev/null 2>&1)
+B=$(current "$base/production" m)
+(cd "$base" && "$W" rollback --model m >/dev/null 2>&1)
+[ "$(current "$base/production" m)" = "$A" ] || { bad "setup"; wt_done; }
+cp -a "$base" "$SCRATCH/tmpc"
+(cd "$SCRATCH/tmpc" && "$W" deploy m --source "$SCRATCH/staging/C" >/dev/null 2>&1)
+C=$(current "$SCRATCH/tmpc/production" m)
+rm -rf "$SCRATCH/tmpc"
+
+
+# name: start state | command line | id after success | ids after failure
+declare -A FROM CMD OKID FAILID
+add() { FROM[$1]=$2; CMD[$1]=$3; OKID[$1]=$4; FAILID[$1]=$5; }
+add deploy-first  empty   "deploy m"                              "$A" none
+add deploy-new    base    "deploy m --source $SCRATCH/staging/C"  "$C" "$A"
+add deploy-noop   base    "deploy m"                              "$A" "$A"
+add rollback      base    "rollback --model m --to $B"            "$B" "$A"
+add rollback-prev base    "rollback --model m"                    "$B" "$A"
+add gc            base    "gc"                                    "$A" "$A"
+add verify        base    "verify m"                              "$A" "$A"
+add status        base    "status"                                "$A" "$A"
+add list          base    "list"                                  "$A" "$A"
+add releases      base    "releases m"                            "$A" "$A"
+add recover       crashed "status"                                "$A,$C" "$A,$C"
+add recover-pre   crashed-pre "status"                            "$A" "$A"
+NAMES=${FAULT_NAMES:-"deploy-first deploy-new deploy-noop rollback rollback-prev gc verify status list releases recover recover-pre"}
+
+fresh() { rm -rf "$SCRATCH/run"; cp -a "$SCRATCH/${FROM[$1]}" "$SCRATCH/run"; }
+[ "$SCRATCH/base" = "$base" ]
+
+# count NAME : "op count" lines for the xio operations of the command.
+count() {
+	fresh "$1"
+	(cd "$SCRATCH/run" && strace -f -k -qq -o "$SCRATCH/k.trace" \
+		-e trace=openat,read,pread64,write,pwrite64,fsync,renameat,renameat2,linkat,mkdirat,mkdir,unlinkat,symlinkat,close \
+		"$W" ${CMD[$1]} >/dev/null 2>&1) || true
+	awk '
+	# With -f a syscall may be split into "<unfinished ...>" and
+	# "<... NAME resumed>"; the stack follows the line that completes it.
+	/^[0-9]+ / {
+		if (sys != "" && fn != "") n[op(sys)]++
+		sys = ""; fn = ""
+		if (/<unfinished \.\.\.>$/) next
+		if ($2 == "<...") { sys = $3; next }
+		split($2, a, "("); sys = a[1]; next
+	}
+	/^ > / && sys != "" && fn == "" && /\/wanctl\(/ {
+		f = $0; sub(/.*\/wanctl\(/, "", f); sub(/\+.*/, "", f)
+		fn = (f ~ /^x(open|openat|read|pread|write|pwrite|fsync|fsync_dir|fsync_parent|close|renameat|rename|linkat|mkdirat|unlinkat|symlinkat)$/) ? f : ""
+		if (fn == "") sys = ""
+	}
+	function op(s) {
+		if (s == "openat") return "open"
+		if (s == "read" || s == "pread64") return "read"
+		if (s == "write" || s == "pwrite64") return "write"
+		if (s ~ /^renameat/) return "rename"
+		if (s == "linkat") return "link"
+		if (s ~ /^mkdir/) return "mkdir"
+		if (s == "unlinkat") return "unlink"
+		if (s == "symlinkat") return "symlink"
+		return s
+	}
+	END { if (sys != "" && fn != "") n[op(sys)]++; for (o in n) print o, n[o] }
+	' "$SCRATCH/k.trace"
+}
+sample() { # total max -> up to max N values spread over 1..total, the last first
+	awk -v t="$1" -v max="$2" 'BEGIN { if (t <= max) { for (i = t; i >= 1; i--) print i; exit }
+		for (k = 0; k < max; k++) print t - (max > 1 ? int(k * (t - 1) / (max - 1)) : 0) }' | uniq
+}
+
+# Work for recovery: a deploy of C killed before its switch (debris and a
+# deployment left "switching"), and one killed at its last fsync, after the
+# switch (recovery puts A back).
+cp -a "$base" "$SCRATCH/crashed-pre"
+(cd "$SCRATCH/crashed-pre" && WANCTL_FAULT=rename:2:kill "$W" deploy m \
+	--source "$SCRATCH/staging/C" >/dev/null 2>&1) || true
+nf=$(WANCTL_NO_FSYNC= count deploy-new | awk '$1 == "fsync" { print $2 }')
+cp -a "$base" "$SCRATCH/crashed"
+(cd "$SCRATCH/crashed" && WANCTL_FAULT=fsync:$nf:kill "$W" deploy m \
+	--source "$SCRATCH/staging/C" >/dev/null 2>&1) || true
+[ "$(current "$SCRATCH/crashed/production" m)" = "$C" ] || bad "setup: the crash after the switch"
+
+declare -A TRIED VIOL NPTS
+viol() { VIOL[$1]=$((VIOL[$1] + 1)); bad "$2"; }
+start=$(date +%s)
+export WANCTL_NO_FSYNC=1
+for name in $NAMES; do
+	TRIED[$name]=0; VIOL[$name]=0; NPTS[$name]=0
+	counts=$(WANCTL_NO_FSYNC= count "$name")
+	for op in $OPS; do
+		total=$(echo "$counts" | awk -v o="$op" '$1 == o { print $2 }')
+		[ -n "$total" ] || continue
+		NPTS[$name]=$((NPTS[$name] + total))
+		for n in $(sample "$total" "$SAMPLE"); do
+			for e in $ERRORS; do
+				fresh "$name"
+				rc=0
+				(cd "$SCRATCH/run" && WANCTL_FAULT=$op:$n:$e "$W" ${CMD[$name]} \
+					>"$SCRATCH/out" 2>"$SCRATCH/err") || rc=$?
+				TRIED[$name]=$((TRIED[$name] + 1))
+				p="$name $op:$n:$e (exit $rc)"
+				if [ $rc -ge 128 ]; then
+					viol "$name" "$p: crashed"; continue
+				fi
+				if [ $rc -ne 0 ] && grep -qi ': success$\|: success[;,.]' "$SCRATCH/err"; then
+					viol "$name" "$p: failure reported as 'Success': $(head -c 300 "$SCRATCH/err")"; continue
+				fi
+				# The next command recovers; it runs without faults.
+				(cd "$SCRATCH/run" && "$W" status >/dev/null 2>"$SCRATCH/rec") || true
+				if [ $rc -eq 0 ]; then want=${OKID[$name]}; else want=${FAILID[$name]}; fi
+				if inv_check "$SCRATCH/run/production" "m=$want" 2>"$SCRATCH/inv"; then
+					ok
+				else
+					viol "$name" "$p: $(cat "$SCRATCH/inv") -- $(head -c 400 "$SCRATCH/err")"
+				fi
+			done
+		done
+	done
+done
+elapsed=$(( $(date +%s) - start ))
+
+printf '%-14s %7s %7s %11s\n' command xio-ops tried violations
+for name in $NAMES; do
+	printf '%-14s %7s %7s %11s\n' "$name" "${NPTS[$name]}" "${TRIED[$name]}" "${VIOL[$name]}"
+done
+echo "time: ${elapsed}s"
+wt_done
