@@ -38,10 +38,15 @@ static void report(void)
 }
 
 /*
- * Registered first, so run last of the atexit handlers: wanctl's own exit
- * handlers still see failures, the destructors after them (gcov's counter
- * dump in coverage builds, which crashes on a NULL malloc) do not.
+ * Failing stops at exit, after wanctl's own exit handlers: stop_failing is
+ * registered with atexit when the first failure is injected, so it runs
+ * before the handlers registered earlier, among them the dynamic linker's
+ * destructors (gcov's counter dump in coverage builds crashes on a NULL
+ * malloc, and its counters would be lost).
  */
+static int registered;
+static __thread int in_shim;
+
 static void stop_failing(void)
 {
 	fail_at = 0;
@@ -52,7 +57,6 @@ __attribute__((constructor)) static void init(void)
 	const char *a = getenv("FAILMALLOC_AT"), *c = getenv("FAILMALLOC_COUNT");
 	fail_at = a ? strtoul(a, NULL, 10) : 0;
 	persist = getenv("FAILMALLOC_PERSIST") != NULL;
-	atexit(stop_failing);
 	if (c && strlen(c) < sizeof(count_file)) {
 		memcpy(count_file, c, strlen(c) + 1);
 		atexit(report);
@@ -63,11 +67,18 @@ __attribute__((constructor)) static void init(void)
 static int should_fail(void)
 {
 	unsigned long n;
-	if (!ready)
+	if (!ready || in_shim)
 		return 0;
 	n = atomic_fetch_add(&calls, 1) + 1;
 	if (!fail_at)
 		return 0;
+	if (n >= fail_at && !registered) {
+		/* atexit may allocate: that allocation is neither counted nor failed. */
+		registered = 1;
+		in_shim = 1;
+		atexit(stop_failing);
+		in_shim = 0;
+	}
 	return n == fail_at || (persist && n > fail_at);
 }
 
