@@ -122,21 +122,32 @@ static int add_file(struct src_tree *t, const char *rel, const char *abs,
 	return 0;
 }
 
-static int walk(struct src_tree *t, const char *rel, int depth)
+/* Lists the folder open at dfd (taken over), rel inside the tree. Every
+ * step goes through the parent's descriptor without following symlinks:
+ * a folder swapped for a symlink during the walk makes it fail, never
+ * leads it outside the tree. */
+static int walk(struct src_tree *t, int dfd, const char *rel, int depth)
 {
 	char abs[WAN_PATH_MAX], child_rel[WAN_PATH_MAX], child_abs[WAN_PATH_MAX];
 	DIR *d;
 	struct dirent *de;
 	int err = 0;
 
-	if (depth > SOURCE_MAX_DEPTH)
+	if ((err = path_join(abs, sizeof(abs), t->root, rel)) < 0) {
+		close(dfd);
+		return err;
+	}
+	if (depth > SOURCE_MAX_DEPTH) {
+		close(dfd);
 		return wan_err(WAN_EINVAL, "staging folder '%s' is nested deeper than %d levels",
 			       rel, SOURCE_MAX_DEPTH);
-	if ((err = path_join(abs, sizeof(abs), t->root, rel)) < 0)
+	}
+	d = fdopendir(dfd);
+	if (!d) {
+		err = wan_err_sys(0, "cannot read staging folder '%s'", abs);
+		close(dfd);
 		return err;
-	d = opendir(abs);
-	if (!d)
-		return wan_err_sys(0, "cannot read staging folder '%s'", abs);
+	}
 	while ((de = readdir(d))) {
 		struct stat sb;
 		const char *name = de->d_name;
@@ -153,12 +164,18 @@ static int walk(struct src_tree *t, const char *rel, int depth)
 			wan_err_prefix(err, "staging '%s'", t->root);
 			break;
 		}
-		if (lstat(child_abs, &sb) < 0) {
+		if (fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
 			err = wan_err_sys(0, "cannot stat '%s'", child_abs);
 			break;
 		}
 		if (S_ISDIR(sb.st_mode)) {
-			if ((err = walk(t, child_rel, depth + 1)) < 0)
+			int sub = openat(dirfd(d), name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0) {
+				err = wan_err_sys(0, "cannot read staging folder '%s'", child_abs);
+				break;
+			}
+			if ((err = walk(t, sub, child_rel, depth + 1)) < 0)
 				break;
 		} else if (S_ISREG(sb.st_mode)) {
 			if ((err = add_file(t, child_rel, child_abs, &sb, NULL)) < 0)
@@ -202,12 +219,15 @@ static int cmp_rel(const void *a, const void *b)
 
 int source_scan(const char *dir, struct src_tree *t)
 {
-	int err;
+	int err, fd;
 
 	memset(t, 0, sizeof(*t));
 	if ((err = resolve_root(dir, t)) < 0)
 		return err;
-	if ((err = walk(t, "", 0)) < 0) {
+	fd = open(t->root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return wan_err_sys(0, "cannot read staging folder '%s'", t->root);
+	if ((err = walk(t, fd, "", 0)) < 0) {
 		source_tree_release(t);
 		return err;
 	}

@@ -317,16 +317,30 @@ static int ingest_one(struct ingest_ctx *c, struct src_file *f, char *buf,
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
 	*recorded_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-	in = xopen(f->abs, O_RDONLY | O_NOFOLLOW, 0);
+	/* The path is opened again after the listing: a folder on it may have
+	 * been swapped for a symlink since. Only the inode the listing found
+	 * (same device and inode, a regular file) is read; O_NONBLOCK keeps a
+	 * fifo put in its place from blocking the open. */
+	in = xopen(f->abs, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
 	if (in < 0)
 		return wan_err_sys(0, "cannot open staging file '%s'", f->abs);
 	if (fstat(in, &a) < 0) {
 		err = wan_err_sys(0, "cannot stat '%s'", f->abs);
 		goto out;
 	}
-	if ((uint64_t)a.st_size != f->size || a.st_ino != f->ino) {
+	if (!S_ISREG(a.st_mode) || (uint64_t)a.st_size != f->size || a.st_ino != f->ino ||
+	    a.st_dev != f->dev) {
 		err = wan_err(WAN_EIO, "staging file '%s' changed since it was listed", f->abs);
 		goto out;
+	}
+	/* A writable inode with other names (hard links outside staging) is
+	 * copied, not made the store's object: making it read-only would
+	 * change it under names wanctl does not own. A read-only one (such as
+	 * a file a failed adoption already linked into the store) is linked. */
+	if (mode == WAN_TRANSFER_HARDLINK && a.st_nlink > 1 && (a.st_mode & 0222)) {
+		wan_log(WAN_LOG_INFO, "'%s' is writable and has %ju hard links: copied, not linked",
+			f->rel, (uintmax_t)a.st_nlink);
+		mode = WAN_TRANSFER_COPY;
 	}
 	if (c->o->scan && is_safetensors(f->rel) && f->size >= 8) {
 		/* Only the header is read here; the data is scanned as it streams. */
@@ -355,6 +369,13 @@ static int ingest_one(struct ingest_ctx *c, struct src_file *f, char *buf,
 			goto out;
 		}
 		tmp_made = true;
+		/* linkat went by the path again: it must have linked the inode
+		 * that is open (and hashed), not whatever the path reaches now. */
+		if (fstatat(AT_FDCWD, tmp, &b, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    b.st_dev != a.st_dev || b.st_ino != a.st_ino) {
+			err = wan_err(WAN_EIO, "staging file '%s' changed while it was linked", f->abs);
+			goto out;
+		}
 		/* The staging inode becomes the object: make it immutable (S3). */
 		if (fchmod(in, a.st_mode & 0555) < 0) {
 			err = wan_err_sys(0, "cannot make '%s' read-only", f->abs);
