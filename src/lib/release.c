@@ -69,7 +69,8 @@ int release_publish(struct wan_state *st, const char *model, const char *id,
 		    json_t *manifest)
 {
 	char mdir[WAN_PATH_MAX], mpath[WAN_PATH_MAX], final[WAN_PATH_MAX];
-	char tmp[WAN_PATH_MAX], obj[WAN_PATH_MAX], dst[WAN_PATH_MAX];
+	/* tmp is empty until named: the cleanup at out: tests it. */
+	char tmp[WAN_PATH_MAX] = "", obj[WAN_PATH_MAX], dst[WAN_PATH_MAX];
 	json_t *dirs = json_array(), *f, *d;
 	size_t i;
 	int err;
