@@ -36,8 +36,10 @@
 
 #define BK_SMALL_FILE (4u << 20)    /* below this, no zstd worker threads */
 
-/* Objects decoded at once (each decode holds ~4 frames, 128 MiB, and runs
- * two threads): memory stays bounded whatever the release's size. */
+/* Objects decoded at once, each by up to BK_DECODE_THREADS_MAX frame
+ * decoders and a thread that hashes and writes (each decode holds about
+ * 30 MiB with two decoders): memory stays bounded whatever the release's
+ * size. */
 #define BK_DECODE_PARALLEL 2
 
 static int cpu_workers(const struct wan_config *cfg)
@@ -53,6 +55,14 @@ static int decode_workers(const struct wan_config *cfg)
 {
 	int n = cpu_workers(cfg);
 	return n > BK_DECODE_PARALLEL ? BK_DECODE_PARALLEL : n;
+}
+
+/* Frame decoders per object: the cores left over by the objects' own
+ * threads (on 2 cores, one per object). */
+static unsigned decode_threads(const struct wan_config *cfg)
+{
+	int par = decode_workers(cfg), t = (cpu_workers(cfg) - par) / par;
+	return t < 1 ? 1 : t > BK_DECODE_THREADS_MAX ? BK_DECODE_THREADS_MAX : (unsigned)t;
 }
 
 /* ---- a small parallel for ---- */
@@ -572,6 +582,7 @@ struct vctx {
 	struct bk_repo *r;
 	struct vobj *objs;
 	bool quick;
+	unsigned threads;
 	uint64_t done, total;
 	atomic_uint_least64_t files_done;
 	size_t n;
@@ -579,7 +590,7 @@ struct vctx {
 
 /* Check one object; returns the problem (malloc'd) or NULL. */
 static char *check_object(struct bk_repo *r, const char *sha, uint64_t size, uint64_t stored,
-			  bool quick, struct bk_progress *p)
+			  bool quick, unsigned threads, struct bk_progress *p)
 {
 	struct bk_index ix;
 	uint64_t fsize;
@@ -607,7 +618,7 @@ static char *check_object(struct bk_repo *r, const char *sha, uint64_t size, uin
 		xclose(fd);
 		return strdup(msg);
 	}
-	err = quick ? 0 : bk_decode(fd, &ix, rel, -1, p);
+	err = quick ? 0 : bk_decode(fd, &ix, rel, -1, threads, p);
 	bk_index_release(&ix);
 	xclose(fd);
 	return err < 0 ? strdup(wan_errmsg()) : NULL;
@@ -620,7 +631,8 @@ static int verify_one(void *arg, size_t i)
 	struct bk_progress p = { "backup verify", &c->done, c->total,
 				 atomic_fetch_add(&c->files_done, 1), c->n };
 
-	o->problem = check_object(c->r, o->sha, o->size, o->stored, c->quick, c->quick ? NULL : &p);
+	o->problem = check_object(c->r, o->sha, o->size, o->stored, c->quick, c->threads,
+				  c->quick ? NULL : &p);
 	if (c->quick)
 		wan_progress("backup verify", atomic_load(&c->files_done), c->n,
 			     atomic_load(&c->files_done), c->n);
@@ -683,6 +695,7 @@ int wan_backup_verify(const struct wan_config *cfg, const char *model, bool quic
 		c.total += c.objs[k].size;
 		k++;
 	}
+	c.threads = decode_threads(cfg);
 	par_for(c.n, c.quick ? cpu_workers(cfg) : decode_workers(cfg), verify_one, &c);
 	for (k = 0; k < c.n; k++) {
 		char rel[128];
@@ -758,6 +771,7 @@ struct rctx {
 	struct robj *objs;
 	size_t n;
 	int dirfd;                  /* folder restore */
+	unsigned threads;           /* frame decoders per object */
 	uint64_t done, total;
 	atomic_uint_least64_t files_done, restored_bytes;
 	atomic_uint seq;
@@ -769,7 +783,7 @@ struct rctx {
  * index matches. Returns the problem or NULL. */
 static char *precheck_object(struct bk_repo *r, const struct robj *o)
 {
-	return check_object(r, o->sha, o->size, o->stored, true, NULL);
+	return check_object(r, o->sha, o->size, o->stored, true, 1, NULL);
 }
 
 static int precheck_all(struct bk_repo *r, struct robj *objs, size_t n, const char *model,
@@ -824,7 +838,7 @@ static int decode_to_fd(struct rctx *c, const struct robj *o, int fd)
 	if (ix.raw_size != o->size || strcmp(ix.sha, o->sha))
 		err = wan_err(WAN_ECORRUPT, "backup object '%s' describes another file", rel);
 	else
-		err = bk_decode(in, &ix, rel, fd, &p);
+		err = bk_decode(in, &ix, rel, fd, c->threads, &p);
 	bk_index_release(&ix);
 	xclose(in);
 	if (err < 0)
@@ -990,6 +1004,7 @@ static int restore_core(struct wan_state *st, struct bk_repo *r, json_t *snap, j
 		c.total += need[i].size;
 	snprintf(c.what, sizeof(c.what), "restore %s", model);
 	pthread_mutex_init(&c.store_lock, NULL);
+	c.threads = decode_threads(st->cfg);
 	err = par_for(nneed, decode_workers(st->cfg), restore_store_one, &c);
 	pthread_mutex_destroy(&c.store_lock);
 	if (err < 0)
@@ -1240,6 +1255,7 @@ int wan_backup_restore_dir(const struct wan_config *cfg, const char *model, cons
 	c.rc.n = c.n;
 	c.dir = dir;
 	snprintf(c.rc.what, sizeof(c.rc.what), "restore %s", model);
+	c.rc.threads = decode_threads(cfg);
 	if ((err = par_for(c.n, decode_workers(cfg), restore_dir_one, &c)) < 0)
 		goto out;
 	xfsync(c.rc.dirfd);

@@ -64,12 +64,13 @@ static uint64_t elem_rot(uint64_t x, unsigned elem, bool left)
 
 /* Split n elements into planes; rot: rotate each element left by one bit
  * first (sign to bit 0, exponent to the top byte). */
-static void planes_split(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem, bool rot)
+static void planes_split(uint8_t *const *p, const uint8_t *src, size_t n, unsigned elem,
+			 bool rot)
 {
 	size_t i = 0;
 
 	if (elem == 2) {
-		uint8_t *p0 = dst, *p1 = dst + n;
+		uint8_t *p0 = p[0], *p1 = p[1];
 #if BK_SSE2
 		const __m128i m = _mm_set1_epi16(0x00ff);
 		for (; i + 16 <= n; i += 16) {
@@ -87,7 +88,6 @@ static void planes_split(uint8_t *dst, const uint8_t *src, size_t n, unsigned el
 #endif
 	} else if (elem == 4) {
 #if BK_SSE2
-		uint8_t *p[4] = { dst, dst + n, dst + 2 * n, dst + 3 * n };
 		const __m128i m = _mm_set1_epi32(0xff);
 		for (; i + 16 <= n; i += 16) {
 			__m128i v[4];
@@ -114,17 +114,18 @@ static void planes_split(uint8_t *dst, const uint8_t *src, size_t n, unsigned el
 		if (rot)
 			x = elem_rot(x, elem, true);
 		for (unsigned k = 0; k < elem; k++)
-			dst[k * n + i] = (uint8_t)(x >> (8 * k));
+			p[k][i] = (uint8_t)(x >> (8 * k));
 	}
 }
 
-static void planes_join(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem, bool rot)
+static void planes_join(uint8_t *dst, const uint8_t *const *p, size_t n, unsigned elem,
+			bool rot)
 {
 	size_t i = 0;
 
 	if (elem == 2) {
 #if BK_SSE2
-		const uint8_t *p0 = src, *p1 = src + n;
+		const uint8_t *p0 = p[0], *p1 = p[1];
 		for (; i + 16 <= n; i += 16) {
 			__m128i a = _mm_loadu_si128((const __m128i *)(p0 + i));
 			__m128i b = _mm_loadu_si128((const __m128i *)(p1 + i));
@@ -139,7 +140,6 @@ static void planes_join(uint8_t *dst, const uint8_t *src, size_t n, unsigned ele
 #endif
 	} else if (elem == 4) {
 #if BK_SSE2
-		const uint8_t *p[4] = { src, src + n, src + 2 * n, src + 3 * n };
 		for (; i + 16 <= n; i += 16) {
 			__m128i b0 = _mm_loadu_si128((const __m128i *)(p[0] + i));
 			__m128i b1 = _mm_loadu_si128((const __m128i *)(p[1] + i));
@@ -161,7 +161,7 @@ static void planes_join(uint8_t *dst, const uint8_t *src, size_t n, unsigned ele
 	for (; i < n; i++) {
 		uint64_t x = 0;
 		for (unsigned k = 0; k < elem; k++)
-			x |= (uint64_t)src[k * n + i] << (8 * k);
+			x |= (uint64_t)p[k][i] << (8 * k);
 		if (rot)
 			x = elem_rot(x, elem, false);
 		for (unsigned k = 0; k < elem; k++)
@@ -169,14 +169,27 @@ static void planes_join(uint8_t *dst, const uint8_t *src, size_t n, unsigned ele
 	}
 }
 
+/* The planes of n elements laid out one after the other in buf. */
+static void plane_ptrs(uint8_t **p, uint8_t *buf, size_t n, unsigned elem)
+{
+	for (unsigned k = 0; k < elem; k++)
+		p[k] = buf + (size_t)k * n;
+}
+
 void bk_planes_split(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem)
 {
-	planes_split(dst, src, n, elem, false);
+	uint8_t *p[8];
+
+	plane_ptrs(p, dst, n, elem);
+	planes_split(p, src, n, elem, false);
 }
 
 void bk_planes_join(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem)
 {
-	planes_join(dst, src, n, elem, false);
+	uint8_t *p[8];
+
+	plane_ptrs(p, (uint8_t *)src, n, elem);
+	planes_join(dst, (const uint8_t *const *)p, n, elem, false);
 }
 
 /*
@@ -203,28 +216,36 @@ static void group_counts(const uint8_t *key, size_t n, size_t pos[256])
 
 void bk_float_split(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem, uint8_t *tmp)
 {
-	const uint8_t *key = dst + (size_t)(elem - 1) * n;
-	uint8_t *lo = dst + (size_t)(elem - 2) * n;
+	uint8_t *p[8], *lo;
+	const uint8_t *key;
 	size_t pos[256];
 
-	planes_split(dst, src, n, elem, true);
+	/* The mantissa plane goes to tmp first, then grouped into place (a
+	 * stable counting sort by exponent). */
+	plane_ptrs(p, dst, n, elem);
+	lo = p[elem - 2];
+	key = p[elem - 1];
+	p[elem - 2] = tmp;
+	planes_split(p, src, n, elem, true);
 	group_counts(key, n, pos);
 	for (size_t i = 0; i < n; i++)
-		tmp[pos[key[i]]++] = lo[i];
-	memcpy(lo, tmp, n);
+		lo[pos[key[i]]++] = tmp[i];
 }
 
-void bk_float_join(uint8_t *dst, uint8_t *src, size_t n, unsigned elem, uint8_t *tmp)
+void bk_float_join(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem, uint8_t *tmp)
 {
-	const uint8_t *key = src + (size_t)(elem - 1) * n;
-	uint8_t *lo = src + (size_t)(elem - 2) * n;
+	uint8_t *p[8];
+	const uint8_t *key, *lo;
 	size_t pos[256];
 
+	plane_ptrs(p, (uint8_t *)src, n, elem);
+	lo = p[elem - 2];
+	key = p[elem - 1];
 	group_counts(key, n, pos);
 	for (size_t i = 0; i < n; i++)
 		tmp[i] = lo[pos[key[i]]++];
-	memcpy(lo, tmp, n);
-	planes_join(dst, src, n, elem, true);
+	p[elem - 2] = tmp;
+	planes_join(dst, (const uint8_t *const *)p, n, elem, true);
 }
 
 /* ---- little-endian helpers ---- */
@@ -886,49 +907,65 @@ out:
 /* ---- decoding ---- */
 
 /*
- * The decoder is a two-stage pipeline too: a thread decompresses frame k+1
- * and puts its bytes back in order while the caller's thread hashes and
- * writes frame k. Two slots of (compressed-side buffer, output buffer).
+ * The decoder runs `threads` worker threads that decompress frames in
+ * parallel (frame i goes to worker i % threads) and put their bytes back
+ * in order, while the caller's thread takes the frames in file order,
+ * hashes them and writes them. Frames are handed over in threads + 1
+ * slots; slot i % nslots may take frame i only once frame i - nslots has
+ * been consumed (slot.next == i). Memory: per worker one compressed-side
+ * buffer, one frame, half a frame of scratch and a zstd context; per slot
+ * one frame.
  */
 struct dec_slot {
-	uint8_t *raw, *outb, *tmp;
-	const uint8_t *res;         /* the frame's original bytes */
+	uint8_t *buf;               /* the frame's original bytes */
+	uint32_t next;              /* frame that may use this slot next */
 	int state;                  /* 0 free, 1 ready */
 	int err;
 	char msg[1024];
+};
+
+struct dec_worker {
+	struct dec *c;
+	unsigned id;
+	ZSTD_DCtx *d;
+	uint8_t *in, *raw, *tmp;
+	pthread_t th;
+	bool started;
 };
 
 struct dec {
 	int fd;
 	const struct bk_index *ix;
 	const char *name;
-	ZSTD_DCtx *d;
-	uint8_t *in;
-	struct dec_slot slot[2];
+	unsigned nworkers, nslots;
+	struct dec_worker *w;
+	struct dec_slot *slot;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
 };
 
-/* Decompress frame i into s and undo its byte planes. */
-static int dec_frame(struct dec *c, struct dec_slot *s, uint32_t i)
+/* Decompress frame i with worker w and undo its byte planes into s->buf. */
+static int dec_frame(struct dec_worker *w, struct dec_slot *s, uint32_t i)
 {
+	struct dec *c = w->c;
 	const struct bk_frame *f = &c->ix->frames[i];
-	ZSTD_outBuffer ob = { s->raw, (size_t)f->raw + 1, 0 };
+	ZSTD_outBuffer ob = { w->raw, (size_t)f->raw + 1, 0 };
 	uint64_t used = 0, copied = 0;
 	size_t ret = 1;
 	const char *name = c->name;
+	uint8_t *t;
 
-	ZSTD_DCtx_reset(c->d, ZSTD_reset_session_only);
+	ZSTD_DCtx_reset(w->d, ZSTD_reset_session_only);
 	while (used < f->comp) {
 		size_t want = f->comp - used < BK_IO_BUF ? (size_t)(f->comp - used) : BK_IO_BUF;
 		ssize_t n;
-		ZSTD_inBuffer ib = { c->in, 0, 0 };
+		ZSTD_inBuffer ib = { w->in, 0, 0 };
 
 		if (ret == 0 && used > 0)
 			return wan_err(WAN_ECORRUPT, "backup object '%s': frame %u ends before "
 				       "its recorded size", name, i);
-		n = xpread(c->fd, c->in, want, (off_t)(f->comp_off + used));
+		n = xpread(c->fd, w->in, want, (off_t)(f->comp_off + used));
 		if (n < 0)
 			return wan_err_sys(0, "cannot read backup object '%s'", name);
 		if ((size_t)n != want)
@@ -937,7 +974,7 @@ static int dec_frame(struct dec *c, struct dec_slot *s, uint32_t i)
 		ib.size = (size_t)n;
 		while (ib.pos < ib.size) {
 			size_t ipos = ib.pos, opos = ob.pos;
-			ret = ZSTD_decompressStream(c->d, &ob, &ib);
+			ret = ZSTD_decompressStream(w->d, &ob, &ib);
 			if (ZSTD_isError(ret))
 				return wan_err(WAN_ECORRUPT, "backup object '%s': frame %u (file bytes "
 					       "%llu..%llu) is damaged: %s", name, i,
@@ -955,42 +992,46 @@ static int dec_frame(struct dec *c, struct dec_slot *s, uint32_t i)
 	if (ret != 0 || ob.pos != f->raw)
 		return wan_err(WAN_ECORRUPT, "backup object '%s': frame %u is incomplete "
 			       "(%zu of %llu bytes)", name, i, ob.pos, (unsigned long long)f->raw);
-	s->res = s->raw;
-	if (!f->nseg)
+	if (!f->nseg) {
+		/* Hand the buffer over: both are a whole frame long. */
+		t = s->buf;
+		s->buf = w->raw;
+		w->raw = t;
 		return 0;
+	}
 	for (uint32_t k = 0; k < f->nseg; k++) {
 		const struct bk_seg *sg = &c->ix->segs[f->first_seg + k];
-		memcpy(s->outb + copied, s->raw + copied, (size_t)(sg->off - copied));
+		memcpy(s->buf + copied, w->raw + copied, (size_t)(sg->off - copied));
 		if (sg->flags & BK_SEG_FLOAT)
-			bk_float_join(s->outb + sg->off, s->raw + sg->off,
-				      (size_t)(sg->len / sg->elem), sg->elem, s->tmp);
+			bk_float_join(s->buf + sg->off, w->raw + sg->off,
+				      (size_t)(sg->len / sg->elem), sg->elem, w->tmp);
 		else
-			bk_planes_join(s->outb + sg->off, s->raw + sg->off,
+			bk_planes_join(s->buf + sg->off, w->raw + sg->off,
 				       (size_t)(sg->len / sg->elem), sg->elem);
 		copied = sg->off + sg->len;
 	}
-	memcpy(s->outb + copied, s->raw + copied, (size_t)(f->raw - copied));
-	s->res = s->outb;
+	memcpy(s->buf + copied, w->raw + copied, (size_t)(f->raw - copied));
 	return 0;
 }
 
 static void *dec_thread(void *arg)
 {
-	struct dec *c = arg;
+	struct dec_worker *w = arg;
+	struct dec *c = w->c;
 
-	for (uint32_t i = 0; i < c->ix->nframes; i++) {
-		struct dec_slot *s = &c->slot[i % 2];
+	for (uint32_t i = w->id; i < c->ix->nframes; i += c->nworkers) {
+		struct dec_slot *s = &c->slot[i % c->nslots];
 		bool stop;
 		int err;
 
 		pthread_mutex_lock(&c->mu);
-		while (s->state != 0 && !c->stop)
+		while ((s->next != i || s->state != 0) && !c->stop)
 			pthread_cond_wait(&c->cv, &c->mu);
 		stop = c->stop;
 		pthread_mutex_unlock(&c->mu);
 		if (stop)
 			break;
-		err = dec_frame(c, s, i);
+		err = dec_frame(w, s, i);
 		pthread_mutex_lock(&c->mu);
 		s->err = err;
 		if (err)
@@ -1004,15 +1045,13 @@ static void *dec_thread(void *arg)
 	return NULL;
 }
 
-int bk_decode(int fd, const struct bk_index *ix, const char *name, int out,
+int bk_decode(int fd, const struct bk_index *ix, const char *name, int out, unsigned threads,
 	      struct bk_progress *p)
 {
 	struct dec c;
-	uint64_t maxraw = 0;
+	uint64_t maxraw = 0, window = 0;
 	struct wan_sha256 h;
-	pthread_t th;
-	bool hashing = false, threaded = ix->nframes > 1, started = false, oom = false;
-	int nslots = threaded ? 2 : 1;
+	bool hashing = false, threaded = ix->nframes > 1, sync = false;
 	char hex[WAN_SHA256_HEX];
 	int err = 0;
 
@@ -1020,62 +1059,84 @@ int bk_decode(int fd, const struct bk_index *ix, const char *name, int out,
 	c.fd = fd;
 	c.ix = ix;
 	c.name = name;
-	c.d = ZSTD_createDCtx();
-	c.in = malloc(BK_IO_BUF);
+	if (threads < 1)
+		threads = 1;
+	if (threads > BK_DECODE_THREADS_MAX)
+		threads = BK_DECODE_THREADS_MAX;
+	if (threads > ix->nframes)
+		threads = ix->nframes ? ix->nframes : 1;
+	c.nworkers = threads;
+	c.nslots = threaded ? threads + 1 : 1;
 	for (uint32_t i = 0; i < ix->nframes; i++)
 		if (ix->frames[i].raw > maxraw)
 			maxraw = ix->frames[i].raw;
-	for (int i = 0; i < nslots; i++) {
-		c.slot[i].raw = malloc((size_t)maxraw + 1);
-		if (ix->nsegs) {
-			c.slot[i].outb = malloc((size_t)maxraw + 1);
-			c.slot[i].tmp = malloc((size_t)maxraw / 2 + 1);
-		}
-		if (!c.slot[i].raw || (ix->nsegs && (!c.slot[i].outb || !c.slot[i].tmp)))
-			oom = true;
+	c.w = calloc(c.nworkers, sizeof(*c.w));
+	c.slot = calloc(c.nslots, sizeof(*c.slot));
+	if (!c.w || !c.slot)
+		goto oom;
+	for (unsigned k = 0; k < c.nslots; k++) {
+		c.slot[k].next = k;
+		if (!(c.slot[k].buf = malloc((size_t)maxraw + 1)))
+			goto oom;
 	}
-	if (oom || !c.d || !c.in) {
-		err = wan_err(WAN_ENOMEM, "out of memory decoding '%s'", name);
-		goto out;
+	for (unsigned k = 0; k < c.nworkers; k++) {
+		struct dec_worker *w = &c.w[k];
+		w->c = &c;
+		w->id = k;
+		w->d = ZSTD_createDCtx();
+		w->in = malloc(BK_IO_BUF);
+		w->raw = malloc((size_t)maxraw + 1);
+		if (ix->nsegs)
+			w->tmp = malloc((size_t)maxraw / 2 + 1);
+		if (!w->d || !w->in || !w->raw || (ix->nsegs && !w->tmp))
+			goto oom;
+		/* Our frames never need more than their own size as window. */
+		ZSTD_DCtx_setParameter(w->d, ZSTD_d_windowLogMax, 27);
 	}
-	/* Our frames never need more than their own size as window. */
-	ZSTD_DCtx_setParameter(c.d, ZSTD_d_windowLogMax, 27);
 	if ((err = wan_sha256_init(&h)) < 0)
 		goto out;
 	hashing = true;
 	pthread_mutex_init(&c.mu, NULL);
 	pthread_cond_init(&c.cv, NULL);
+	sync = true;
 	if (threaded) {
-		if (pthread_create(&th, NULL, dec_thread, &c) != 0) {
-			err = wan_err(WAN_ENOMEM, "cannot start a thread");
-			goto out_sync;
+		for (unsigned k = 0; k < c.nworkers; k++) {
+			if (pthread_create(&c.w[k].th, NULL, dec_thread, &c.w[k]) != 0) {
+				err = wan_err(WAN_ENOMEM, "cannot start a thread");
+				goto out;
+			}
+			c.w[k].started = true;
 		}
-		started = true;
 	}
 	for (uint32_t i = 0; i < ix->nframes; i++) {
 		const struct bk_frame *f = &ix->frames[i];
-		struct dec_slot *s = &c.slot[i % (uint32_t)nslots];
+		struct dec_slot *s = &c.slot[i % c.nslots];
 
 		if (threaded) {
 			pthread_mutex_lock(&c.mu);
-			while (s->state != 1)
+			while (s->next != i || s->state != 1)
 				pthread_cond_wait(&c.cv, &c.mu);
 			pthread_mutex_unlock(&c.mu);
 			if (s->err) {
 				err = wan_err(s->err, "%s", s->msg);
-				goto out_sync;
+				goto out;
 			}
-		} else if ((err = dec_frame(&c, s, i)) < 0) {
-			goto out_sync;
+		} else if ((err = dec_frame(&c.w[0], s, i)) < 0) {
+			goto out;
 		}
-		wan_sha256_update(&h, s->res, (size_t)f->raw);
-		if (out >= 0 && write_pieces(out, s->res, (size_t)f->raw) < 0) {
+		wan_sha256_update(&h, s->buf, (size_t)f->raw);
+		if (out >= 0 && write_pieces(out, s->buf, (size_t)f->raw) < 0) {
 			err = wan_err_sys(0, "cannot write the restored copy of '%s'", name);
-			goto out_sync;
+			goto out;
+		}
+		if (out >= 0 && f->raw_off + f->raw - window >= BK_WRITEBACK) {
+			window = (f->raw_off + f->raw) / BK_WRITEBACK * BK_WRITEBACK;
+			xwriteback(out, window, BK_WRITEBACK);
 		}
 		progress_add(p, f->raw);
 		pthread_mutex_lock(&c.mu);
 		s->state = 0;
+		s->next = i + c.nslots;
 		pthread_cond_broadcast(&c.cv);
 		pthread_mutex_unlock(&c.mu);
 	}
@@ -1084,25 +1145,32 @@ int bk_decode(int fd, const struct bk_index *ix, const char *name, int out,
 	if (strcmp(hex, ix->sha))
 		err = wan_err(WAN_ECORRUPT, "backup object '%s' decodes to content with SHA-256 %s, "
 			      "expected %s", name, hex, ix->sha);
-out_sync:
-	if (started) {
+	goto out;
+oom:
+	err = wan_err(WAN_ENOMEM, "out of memory decoding '%s'", name);
+out:
+	if (sync) {
 		pthread_mutex_lock(&c.mu);
 		c.stop = true;
 		pthread_cond_broadcast(&c.cv);
 		pthread_mutex_unlock(&c.mu);
-		pthread_join(th, NULL);
+		for (unsigned k = 0; k < c.nworkers; k++)
+			if (c.w[k].started)
+				pthread_join(c.w[k].th, NULL);
+		pthread_mutex_destroy(&c.mu);
+		pthread_cond_destroy(&c.cv);
 	}
-	pthread_mutex_destroy(&c.mu);
-	pthread_cond_destroy(&c.cv);
-out:
 	if (hashing)
 		wan_sha256_release(&h);
-	ZSTD_freeDCtx(c.d);
-	free(c.in);
-	for (int i = 0; i < 2; i++) {
-		free(c.slot[i].raw);
-		free(c.slot[i].outb);
-		free(c.slot[i].tmp);
+	for (unsigned k = 0; c.w && k < c.nworkers; k++) {
+		ZSTD_freeDCtx(c.w[k].d);
+		free(c.w[k].in);
+		free(c.w[k].raw);
+		free(c.w[k].tmp);
 	}
+	for (unsigned k = 0; c.slot && k < c.nslots; k++)
+		free(c.slot[k].buf);
+	free(c.w);
+	free(c.slot);
 	return err;
 }

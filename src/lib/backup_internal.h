@@ -43,6 +43,8 @@
 #define BK_FRAME_MAX (16u << 20)        /* largest raw frame we accept */
 #define BK_INDEX_MAX (64u << 20)        /* largest index we accept */
 #define BK_IO_BUF (1u << 20)
+#define BK_WRITEBACK (64ull << 20)    /* restore: writeback window */
+#define BK_DECODE_THREADS_MAX 2       /* frame decoders per object */
 #define BK_SNAPSHOT_MAX (256u << 20)
 
 enum bk_codec {
@@ -116,19 +118,19 @@ int bk_encode(int in, uint64_t size, const char *name, const char *path,
 
 /*
  * Decode object file fd (index ix) into out (-1: only hash), checking
- * every frame's size and the SHA-256 of the whole. name is used in
- * messages. Returns 0 or WAN_ECORRUPT naming the frame and byte offset.
+ * every frame's size and the SHA-256 of the whole, with up to threads
+ * (1..BK_DECODE_THREADS_MAX) frames decompressed in parallel. name is used
+ * in messages. Returns 0 or WAN_ECORRUPT naming the frame and byte offset.
  */
 int bk_decode(int fd, const struct bk_index *ix, const char *name, int out,
-	      struct bk_progress *p);
+	      unsigned threads, struct bk_progress *p);
 
 /* Byte-plane transforms (exposed for the unit tests). n elements of elem
- * bytes. The float forms need n bytes of scratch in tmp; bk_float_join
- * reorders src's second-highest plane in place. */
+ * bytes. The float forms need n bytes of scratch in tmp. */
 void bk_planes_split(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem);
 void bk_planes_join(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem);
 void bk_float_split(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem, uint8_t *tmp);
-void bk_float_join(uint8_t *dst, uint8_t *src, size_t n, unsigned elem, uint8_t *tmp);
+void bk_float_join(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem, uint8_t *tmp);
 
 /* ---- the repository (backup_repo.c) ---- */
 

@@ -243,6 +243,19 @@ int xfsync(int fd)
 	return fsync(fd);
 }
 
+void xwriteback(int fd, uint64_t off, uint64_t window)
+{
+	if (xio_fsync_disabled() || off < window)
+		return;
+	sync_file_range(fd, (off64_t)(off - window), (off64_t)window, SYNC_FILE_RANGE_WRITE);
+	if (off >= 2 * window) {
+		sync_file_range(fd, (off64_t)(off - 2 * window), (off64_t)window,
+				SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+				SYNC_FILE_RANGE_WAIT_AFTER);
+		posix_fadvise(fd, (off_t)(off - 2 * window), (off_t)window, POSIX_FADV_DONTNEED);
+	}
+}
+
 uint64_t xio_fsync_count(void)
 {
 	return atomic_load(&fsyncs);

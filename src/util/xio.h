@@ -47,5 +47,10 @@ int xfsync_parent(const char *path);
 uint64_t xio_fsync_count(void);
 /* True when WANCTL_NO_FSYNC is set. */
 int xio_fsync_disabled(void);
+/* Writing a big file front to back: at each multiple off of window, start
+ * writeback of the window before off, and wait for and drop from the page
+ * cache the one before that, so dirty pages never pile up behind a final
+ * fsync (redis rio.c). A no-op with WANCTL_NO_FSYNC. */
+void xwriteback(int fd, uint64_t off, uint64_t window);
 
 #endif

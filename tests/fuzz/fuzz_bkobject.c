@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	err = bk_index_read(&ix, fd, size, "fuzz.zst");
 	if (err == 0) {
-		err = bk_decode(fd, &ix, "fuzz.zst", -1, NULL);
+		err = bk_decode(fd, &ix, "fuzz.zst", -1, 1 + (unsigned)(size % 2), NULL);
 		bk_index_release(&ix);
 		if (err && err != WAN_ECORRUPT && err != WAN_ENOMEM)
 			abort();

@@ -24,6 +24,7 @@
 #include "wanctl/fixture.h"
 
 static char dir[256];
+static unsigned decode_threads = 1;   /* frame decoders used by decode() */
 
 static int setup(void **state)
 {
@@ -188,7 +189,7 @@ static int decode(const char *enc, const char *dec, struct bk_index *ixout)
 	assert_true(out >= 0);
 	err = bk_index_read(&ix, in, (uint64_t)sb.st_size, enc);
 	if (err == 0) {
-		err = bk_decode(in, &ix, enc, out, NULL);
+		err = bk_decode(in, &ix, enc, out, decode_threads, NULL);
 		if (ixout)
 			*ixout = ix;
 		else
@@ -416,7 +417,9 @@ static void test_backup_codec_roundtrip_safetensors(void **state)
 		assert_int_equal(codec, BK_CODEC_BYTEPLANE);
 		stat(enc, &sb);
 		assert_int_equal((uint64_t)sb.st_size, stored);
+		decode_threads = 1 + (unsigned)(i % 2);   /* frame-parallel decoding too */
 		assert_int_equal(decode(enc, dec, &ix), 0);
+		decode_threads = 1;
 		assert_true(ix.nsegs > 0);
 		assert_int_equal(ix.version, 2);
 		assert_int_equal(ix.segs[0].flags, BK_SEG_FLOAT);
@@ -532,6 +535,7 @@ static void test_backup_codec_damage(void **state)
 	for (uint64_t pos = 0; pos < stored; pos += (pos < 64 || pos > stored - 600) ? 1 : 97) {
 		uint8_t save = img[pos];
 		img[pos] ^= (uint8_t)(1u << (pos % 8));
+		decode_threads = 1 + (unsigned)(pos % 2);
 		fd = open(bad, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		assert_int_equal(xwrite(fd, img, stored), 0);
 		close(fd);
@@ -546,8 +550,10 @@ static void test_backup_codec_damage(void **state)
 		fd = open(bad, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		assert_int_equal(xwrite(fd, img, len), 0);
 		close(fd);
+		decode_threads = 1 + (unsigned)(len % 2);
 		assert_int_equal(decode(bad, dec, NULL), WAN_ECORRUPT);
 	}
+	decode_threads = 1;
 	free(img);
 }
 
