@@ -850,32 +850,44 @@ static int restore_store_one(void *arg, size_t i)
 {
 	struct rctx *c = arg;
 	struct robj *o = &c->objs[i];
-	char tmp[WAN_PATH_MAX], obj[WAN_PATH_MAX], sha[WAN_SHA256_HEX];
-	uint64_t copied = 0;
+	char tmp[WAN_PATH_MAX], obj[WAN_PATH_MAX];
+	bool existed;
 	int fd, err;
 
 	if ((err = wan_snprintf(tmp, sizeof(tmp), "%s/bkrestore-%ld-%u", c->st->tmp,
 				(long)getpid(), atomic_fetch_add(&c->seq, 1))) < 0)
 		return err;
-	fd = xopen(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+	/* Decoded (and verified) straight into a temp file of the store,
+	 * made durable, then published like any ingested object. */
+	fd = xopen(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0444);
 	if (fd < 0)
 		return wan_err_sys(0, "cannot create '%s'", tmp);
 	if ((err = decode_to_fd(c, o, fd)) < 0)
 		goto out;
+	if (fchmod(fd, 0444) < 0 || xfsync(fd) < 0) {
+		err = wan_err_sys(0, "cannot write '%s'", tmp);
+		goto out;
+	}
+	err = xclose(fd);
+	fd = -1;
+	if (err < 0) {
+		err = wan_err_sys(0, "cannot write '%s'", tmp);
+		goto out;
+	}
 	pthread_mutex_lock(&c->store_lock);
 	if (o->damaged && wan_store_object_path(c->st, o->sha, obj, sizeof(obj)) == 0 &&
-	    xunlinkat(AT_FDCWD, obj, 0) < 0 && errno != ENOENT) {
+	    xunlinkat(AT_FDCWD, obj, 0) < 0 && errno != ENOENT)
 		err = wan_err_sys(0, "cannot remove damaged store object '%s'", obj);
-	} else {
-		err = store_put_fd(c->st, fd, o->path, o->size, o->sha, sha, &copied);
-	}
+	else
+		err = store_object_publish(c->st, tmp, o->sha, o->size, &existed);
 	pthread_mutex_unlock(&c->store_lock);
 	if (err == 0) {
 		atomic_fetch_add(&c->restored_bytes, o->size);
 		atomic_fetch_add(&c->files_done, 1);
 	}
 out:
-	xclose(fd);
+	if (fd >= 0)
+		xclose(fd);
 	unlink(tmp);
 	return err;
 }

@@ -33,5 +33,13 @@ int ingest_tree(struct wan_state *st, struct src_tree *t,
  */
 int store_put_fd(struct wan_state *st, int fd, const char *name, uint64_t size,
 		 const char *expect_sha, char sha[WAN_SHA256_HEX], uint64_t *copied);
+/*
+ * Publish tmp (a complete, fsynced, read-only file in <state>/tmp whose
+ * content hashes to sha) as the object sha: link without replacing, fsync
+ * the folder. *existed: the object was already there (left alone; its size
+ * is checked). The caller removes tmp.
+ */
+int store_object_publish(struct wan_state *st, const char *tmp, const char *sha,
+			 uint64_t size, bool *existed);
 
 #endif

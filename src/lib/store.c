@@ -72,8 +72,8 @@ static int object_dir_ensure(struct wan_state *st, const char *sha, char *dir, s
 }
 
 /* Publish tmp as object sha (S1). */
-static int object_publish(struct wan_state *st, const char *tmp, const char *sha,
-			  uint64_t size, bool *existed)
+int store_object_publish(struct wan_state *st, const char *tmp, const char *sha,
+			 uint64_t size, bool *existed)
 {
 	char dir[WAN_PATH_MAX], obj[WAN_PATH_MAX];
 	struct stat sb;
@@ -235,7 +235,7 @@ int store_put_fd(struct wan_state *st, int fd, const char *name, uint64_t size,
 		err = wan_err_sys(0, "cannot close '%s'", tmp);
 		goto out;
 	}
-	if ((err = object_publish(st, tmp, sha, size, &existed)) < 0)
+	if ((err = store_object_publish(st, tmp, sha, size, &existed)) < 0)
 		goto out;
 	*copied = existed ? 0 : size;
 out:
@@ -452,7 +452,7 @@ static int ingest_one(struct ingest_ctx *c, struct src_file *f, char *buf,
 		}
 		xclose(tfd);
 	}
-	if ((err = object_publish(st, tmp, f->sha, f->size, &existed)) < 0)
+	if ((err = store_object_publish(st, tmp, f->sha, f->size, &existed)) < 0)
 		goto out;
 	if (!existed) {
 		f->copied = mode == WAN_TRANSFER_HARDLINK ? 0 : f->size;
