@@ -213,10 +213,13 @@ static bool recovery_needed(struct wan_state *st)
 	return busy;
 }
 
+/* Called by the parallel ingest workers too: the counter is taken
+ * atomically, or two workers get the same name and one fails with EEXIST
+ * (found by tests/crash/t_seq.sh under load). */
 int state_tmp_name(struct wan_state *st, const char *prefix, char *buf, size_t size)
 {
-	return wan_snprintf(buf, size, "%s/%s-%ld-%u", st->tmp, prefix,
-			    (long)getpid(), st->tmp_seq++);
+	return wan_snprintf(buf, size, "%s/%s-%ld-%u", st->tmp, prefix, (long)getpid(),
+			    __atomic_fetch_add(&st->tmp_seq, 1, __ATOMIC_RELAXED));
 }
 
 int state_sweep_tmp(struct wan_state *st)
