@@ -110,22 +110,6 @@ static bool object_present(struct wan_state *st, const char *sha, uint64_t size)
 	       stat(obj, &sb) == 0 && (uint64_t)sb.st_size == size;
 }
 
-/* Flush written pages in windows and drop them from the cache (redis rio.c). */
-static void flush_window(int fd, uint64_t off)
-{
-	if (xio_fsync_disabled() || off < INGEST_WINDOW)
-		return;
-	sync_file_range(fd, (off64_t)(off - INGEST_WINDOW), INGEST_WINDOW,
-			SYNC_FILE_RANGE_WRITE);
-	if (off >= 2 * INGEST_WINDOW) {
-		sync_file_range(fd, (off64_t)(off - 2 * INGEST_WINDOW), INGEST_WINDOW,
-				SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-				SYNC_FILE_RANGE_WAIT_AFTER);
-		posix_fadvise(fd, (off_t)(off - 2 * INGEST_WINDOW), INGEST_WINDOW,
-			      POSIX_FADV_DONTNEED);
-	}
-}
-
 struct stream {
 	const char *name;          /* for messages */
 	int in;                    /* source */
@@ -173,7 +157,7 @@ static int stream_copy(struct stream *s, char sha[WAN_SHA256_HEX])
 		off += (uint64_t)n;
 		if (s->out >= 0 && off - last_window >= INGEST_WINDOW) {
 			last_window = off - off % INGEST_WINDOW;
-			flush_window(s->out, last_window);
+			xwriteback(s->out, last_window, INGEST_WINDOW);
 		}
 		if (s->in >= 0)
 			posix_fadvise(s->in, (off_t)(off - (uint64_t)n), n, POSIX_FADV_DONTNEED);

@@ -113,7 +113,7 @@ static void test_manifest_accepts(void **state)
 	const char *files = "[{\"path\":\"a\",\"size\":1,\"mode\":420,\"sha256\":\"" H1 "\"},"
 			    "{\"path\":\"ab/c\",\"size\":2,\"mode\":292,\"sha256\":\"" H2 "\"}]";
 	json_t *arr, *m;
-	char id[17], again[17], text[8192];
+	char id[17], again[17];
 
 	(void)state;
 	assert_int_equal(parse(doc(files, NULL)), 0);
@@ -131,7 +131,6 @@ static void test_manifest_accepts(void **state)
 		assert_string_equal(id, again);
 		json_decref(rev);
 	}
-	snprintf(text, sizeof(text), "%s", doc(files, ""));
 	{
 		char rel[64];
 		snprintf(rel, sizeof(rel), "\"release\":\"%s\",", id);
