@@ -107,6 +107,15 @@ static int db_step_done(struct wan_state *st, sqlite3_stmt *q)
 	return 0;
 }
 
+/* A query's sqlite3_step() ended with rc, not SQLITE_DONE: finalize, report. */
+static int db_step_failed(struct wan_state *st, sqlite3_stmt *q, int rc)
+{
+	int err = wan_err(rc == SQLITE_FULL ? WAN_ENOSPC : WAN_ERROR, "state database: %s",
+			  sqlite3_errmsg(wan_db_handle(st->db)));
+	sqlite3_finalize(q);
+	return err;
+}
+
 static int deployment_begin(struct wan_state *st, const char *id, const char *kind,
 		     const char *status, struct model_work *w, size_t n)
 {
@@ -750,7 +759,7 @@ int deploy_recover(struct wan_state *st)
 	json_t *todo = json_array();
 	size_t i;
 	json_t *d;
-	int err;
+	int err, rc;
 
 	if ((err = wan_db_prepare(st->db, &q,
 				  "SELECT id, status, kind FROM deployments WHERE status IN"
@@ -758,11 +767,15 @@ int deploy_recover(struct wan_state *st)
 		json_decref(todo);
 		return err;
 	}
-	while (sqlite3_step(q) == SQLITE_ROW)
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
 		json_array_append_new(todo, json_pack("{s:s,s:s,s:s}",
 			"id", (const char *)sqlite3_column_text(q, 0),
 			"status", (const char *)sqlite3_column_text(q, 1),
 			"kind", (const char *)sqlite3_column_text(q, 2)));
+	if (rc != SQLITE_DONE) {
+		json_decref(todo);
+		return db_step_failed(st, q, rc);
+	}
 	sqlite3_finalize(q);
 
 	json_array_foreach(todo, i, d) {
@@ -778,7 +791,7 @@ int deploy_recover(struct wan_state *st)
 						  " WHERE deployment_id = ?")) < 0)
 				goto out;
 			sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-			while (sqlite3_step(q) == SQLITE_ROW) {
+			while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 				const char *model = (const char *)sqlite3_column_text(q, 0);
 				const char *from = (const char *)sqlite3_column_text(q, 1);
 				const char *to = (const char *)sqlite3_column_text(q, 2);
@@ -799,6 +812,12 @@ int deploy_recover(struct wan_state *st)
 				} else {
 					switched_any = true;
 				}
+			}
+			/* A read error is not "no model switched": the deployment
+			 * stays in flight for the next recovery (t_faults). */
+			if (rc != SQLITE_DONE) {
+				err = db_step_failed(st, q, rc);
+				goto out;
 			}
 			sqlite3_finalize(q);
 		}

@@ -55,7 +55,9 @@ int manifest_release_id(json_t *files, char id[17])
 				 (unsigned long long)json_integer_value(json_object_get(f, "size")),
 				 (unsigned)json_integer_value(json_object_get(f, "mode")),
 				 json_string_value(json_object_get(f, "path")));
-		if (n < 0 || (size_t)n >= sizeof(line)) {
+		/* Every caller passes validated files (paths under PATH_MAX, 64
+		 * hex digits, a mode under 010000): a line fits in WAN_PATH_MAX + 128. */
+		if (NEVER(n < 0 || (size_t)n >= sizeof(line))) {
 			wan_sha256_release(&h);
 			return wan_err(WAN_EINVAL, "manifest entry too long");
 		}

@@ -15,6 +15,28 @@
 #define WAN_BUG(msg) wan_bug(__FILE__, __LINE__, (msg))
 #define WAN_UNUSED __attribute__((unused))
 
+/*
+ * SQLite's ALWAYS(X) and NEVER(X) (https://sqlite.org/testing.html,
+ * "ALWAYS and NEVER"): a defensive test of a condition that cannot be
+ * false (ALWAYS) or true (NEVER) however the program is driven. Coverage
+ * builds (WAN_COVERAGE) make them constants, so the impossible branch is
+ * not counted as untested; debug builds assert that the impossible does
+ * not happen; release builds keep the test. X must have no side effects
+ * (it is not evaluated in coverage builds). Never use them to hide
+ * reachable error handling.
+ */
+#if defined(WAN_COVERAGE)
+#define ALWAYS(X) (1)
+#define NEVER(X) (0)
+#elif !defined(NDEBUG)
+#include <assert.h>
+#define ALWAYS(X) ((X) ? 1 : (assert(0), 0))
+#define NEVER(X) ((X) ? (assert(0), 1) : 0)
+#else
+#define ALWAYS(X) ((X) ? 1 : 0)
+#define NEVER(X) ((X) ? 1 : 0)
+#endif
+
 _Noreturn void wan_bug(const char *file, int line, const char *msg);
 
 /*

@@ -11,8 +11,15 @@
 # otherwise leave the old release live; INV holds after the next command
 # recovers. Unlike the strace sweeps these faults return an error, so the
 # process exits normally and coverage builds record the error paths.
-# Quick mode (make check) tries the last point of each (command, operation)
-# with EIO; WANCTL_LONG=1 tries every point with EIO and ENOSPC.
+# The state database's own system calls (SQLite does not use xio) are failed
+# likewise with `strace -e inject=SYS:error=E:when=N`, N from a second
+# baseline trace that keeps the calls made from libsqlite3.
+# Quick mode (make check) tries deploy, rollback and recovery, the last
+# point of each (command, operation) with EIO (open, write, fsync, rename,
+# link, symlink; SQLite's pwrite64 and fdatasync); FAULT_SAMPLE=K tries K points
+# of each for every command (FAULT_DB_SAMPLE for the database's; make
+# coverage: every xio point, 8 per database call); WANCTL_LONG=1 tries every
+# point with EIO and ENOSPC.
 T=t_faults; . "$(dirname "$0")/lib.sh"
 . "$WT_LIB_DIR/inv.sh"
 command -v strace >/dev/null || wt_skip "strace missing"
@@ -23,7 +30,7 @@ strace -k -qq -o /dev/null -e trace=getpid true 2>/dev/null || wt_skip "strace l
 SAMPLE=${FAULT_SAMPLE:-1}
 ERRORS=${FAULT_ERRORS:-EIO}
 if [ -n "${WANCTL_LONG:-}" ]; then SAMPLE=${FAULT_SAMPLE:-1000000}; ERRORS=${FAULT_ERRORS:-"EIO ENOSPC"}; fi
-OPS="open read write fsync rename link mkdir unlink symlink close"
+OPS=${FAULT_OPS:-"open read write fsync rename link mkdir unlink symlink close"}
 
 base=$SCRATCH/base
 mkdir -p "$base"
@@ -63,7 +70,15 @@ add list          base    "list"                                  "$A" "$A"
 add releases      base    "releases m"                            "$A" "$A"
 add recover       crashed "status"                                "$A,$C" "$A,$C"
 add recover-pre   crashed-pre "status"                            "$A" "$A"
-NAMES=${FAULT_NAMES:-"deploy-first deploy-new deploy-noop rollback rollback-prev gc verify status list releases recover recover-pre"}
+ALL="deploy-first deploy-new deploy-noop rollback rollback-prev gc verify status list releases recover recover-pre"
+DBSYS=openat,pread64,pwrite64,fsync,fdatasync,ftruncate
+if [ -n "${WANCTL_LONG:-}${FAULT_SAMPLE:-}" ]; then NAMES=${FAULT_NAMES:-$ALL}
+else
+	# Quick: the calls whose failure changes the outcome most.
+	NAMES=${FAULT_NAMES:-"deploy-new rollback recover"}
+	OPS=${FAULT_OPS:-"open write fsync rename link symlink"}
+	DBSYS=pwrite64,fdatasync
+fi
 
 fresh() { rm -rf "$SCRATCH/run"; cp -a "$SCRATCH/${FROM[$1]}" "$SCRATCH/run"; }
 [ "$SCRATCH/base" = "$base" ]
@@ -103,6 +118,26 @@ count() {
 	END { if (sys != "" && fn != "") n[op(sys)]++; for (o in n) print o, n[o] }
 	' "$SCRATCH/k.trace"
 }
+# dbpoints NAME : "SYSCALL N" for each system call the SQLite library makes
+# in the main thread (N counts that thread's calls of SYSCALL, as strace's
+# inject=...:when=N does), with WANCTL_NO_FSYNC=1 as in the runs.
+dbpoints() {
+	fresh "$1"
+	(cd "$SCRATCH/run" && strace -f -k -qq -o "$SCRATCH/d.trace" -e trace=$DBSYS \
+		"$W" ${CMD[$1]} >/dev/null 2>&1) || true
+	awk '
+	/^[0-9]+ / {
+		if (sys != "" && lib) print sys, n[sys]
+		sys = ""; lib = 0
+		if (main == "") main = $1
+		if ($1 != main || /<unfinished \.\.\.>$/) next
+		if ($2 == "<...") sys = $3; else { split($2, a, "("); sys = a[1] }
+		n[sys]++; next
+	}
+	/^ > / && sys != "" && /libsqlite3/ { lib = 1 }
+	END { if (sys != "" && lib) print sys, n[sys] }
+	' "$SCRATCH/d.trace"
+}
 sample() { # total max -> up to max N values spread over 1..total, the last first
 	awk -v t="$1" -v max="$2" 'BEGIN { if (t <= max) { for (i = t; i >= 1; i--) print i; exit }
 		for (k = 0; k < max; k++) print t - (max > 1 ? int(k * (t - 1) / (max - 1)) : 0) }' | uniq
@@ -122,6 +157,24 @@ cp -a "$base" "$SCRATCH/crashed"
 
 declare -A TRIED VIOL NPTS
 viol() { VIOL[$1]=$((VIOL[$1] + 1)); bad "$2"; }
+judge() { # name point rc : the checks after one injected fault
+	local name=$1 p="$1 $2 (exit $3)" rc=$3 want
+	TRIED[$name]=$((TRIED[$name] + 1))
+	if [ $rc -ge 128 ]; then
+		viol "$name" "$p: crashed"; return
+	fi
+	if [ $rc -ne 0 ] && grep -qi ': success$\|: success[;,.]' "$SCRATCH/err"; then
+		viol "$name" "$p: failure reported as 'Success': $(head -c 300 "$SCRATCH/err")"; return
+	fi
+	# The next command recovers; it runs without faults.
+	(cd "$SCRATCH/run" && "$W" status >/dev/null 2>"$SCRATCH/rec") || true
+	if [ $rc -eq 0 ]; then want=${OKID[$name]}; else want=${FAILID[$name]}; fi
+	if inv_check "$SCRATCH/run/production" "m=$want" 2>"$SCRATCH/inv"; then
+		ok
+	else
+		viol "$name" "$p: $(cat "$SCRATCH/inv") -- $(head -c 400 "$SCRATCH/err")"
+	fi
+}
 start=$(date +%s)
 export WANCTL_NO_FSYNC=1
 for name in $NAMES; do
@@ -137,29 +190,32 @@ for name in $NAMES; do
 				rc=0
 				(cd "$SCRATCH/run" && WANCTL_FAULT=$op:$n:$e "$W" ${CMD[$name]} \
 					>"$SCRATCH/out" 2>"$SCRATCH/err") || rc=$?
-				TRIED[$name]=$((TRIED[$name] + 1))
-				p="$name $op:$n:$e (exit $rc)"
-				if [ $rc -ge 128 ]; then
-					viol "$name" "$p: crashed"; continue
-				fi
-				if [ $rc -ne 0 ] && grep -qi ': success$\|: success[;,.]' "$SCRATCH/err"; then
-					viol "$name" "$p: failure reported as 'Success': $(head -c 300 "$SCRATCH/err")"; continue
-				fi
-				# The next command recovers; it runs without faults.
-				(cd "$SCRATCH/run" && "$W" status >/dev/null 2>"$SCRATCH/rec") || true
-				if [ $rc -eq 0 ]; then want=${OKID[$name]}; else want=${FAILID[$name]}; fi
-				if inv_check "$SCRATCH/run/production" "m=$want" 2>"$SCRATCH/inv"; then
-					ok
-				else
-					viol "$name" "$p: $(cat "$SCRATCH/inv") -- $(head -c 400 "$SCRATCH/err")"
-				fi
+				judge "$name" "$op:$n:$e" $rc
+			done
+		done
+	done
+	# The state database's own I/O (SQLite does not go through xio):
+	# strace fails the Nth call of each system call SQLite makes.
+	pts=$(dbpoints "$name")
+	NPTS[$name]=$((NPTS[$name] + $(echo "$pts" | grep -c .)))
+	for sys in $(echo "$pts" | awk '{ print $1 }' | sort -u); do
+		for n in $(echo "$pts" | awk -v s="$sys" '$1 == s { print $2 }' | sort -rn |
+			   awk -v max="${FAULT_DB_SAMPLE:-$SAMPLE}" '{ l[NR] = $0 } END { if (NR <= max) { for (i = 1; i <= NR; i++) print l[i]; exit }
+				for (k = 0; k < max; k++) print l[1 + (max > 1 ? int(k * (NR - 1) / (max - 1)) : 0)] }'); do
+			for e in $ERRORS; do
+				fresh "$name"
+				rc=0
+				(cd "$SCRATCH/run" && strace -f -qq -o /dev/null -e trace=$sys \
+					-e inject=$sys:error=$e:when=$n "$W" ${CMD[$name]} \
+					>"$SCRATCH/out" 2>"$SCRATCH/err") || rc=$?
+				judge "$name" "db $sys:$n:$e" $rc
 			done
 		done
 	done
 done
 elapsed=$(( $(date +%s) - start ))
 
-printf '%-14s %7s %7s %11s\n' command xio-ops tried violations
+printf '%-14s %7s %7s %11s\n' command points tried violations
 for name in $NAMES; do
 	printf '%-14s %7s %7s %11s\n' "$name" "${NPTS[$name]}" "${TRIED[$name]}" "${VIOL[$name]}"
 done
