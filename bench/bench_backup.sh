@@ -38,6 +38,7 @@ timed() {
 secs() { echo "$2 - $1" | bc -l; }
 mbs() { echo "$1 / 1048576 / $2" | bc -l; }
 fmt() { printf '%.2f' "$1"; }
+fmt3() { printf '%.3f' "$1"; }
 
 # fp32 weights: N floats ~ N(0, 0.02) (Irwin-Hall of 4 uniforms).
 cat >gen_f32.c <<'EOF'
@@ -99,12 +100,12 @@ bench_one() { # MODEL LABEL
 	stored=$(jq '.snapshots[0].stored' "$m.create.json")
 	timed "tar -cf - -C staging '$m' | zstd -q -T0 -$LEVEL -o '$m.tar.zst'"; tt=$WALL; ct=$CPU
 	tarsz=$(stat -c %s "$m.tar.zst")
-	row "| $label: backup | $(fmt "$tw") s, $(fmt "$(mbs "$raw" "$tw")") MiB/s, CPU $(fmt "$cw") s, RSS $rw MiB | $(fmt "$tt") s, $(fmt "$(mbs "$raw" "$tt")") MiB/s, CPU $(fmt "$ct") s | $(fmt "$(echo "$tt / $tw" | bc -l)")x faster |"
-	row "| $label: size | $stored ($(fmt "$(echo "100 * $stored / $raw" | bc -l)")%) | $tarsz ($(fmt "$(echo "100 * $tarsz / $raw" | bc -l)")%) | $(fmt "$(echo "$stored / $tarsz" | bc -l)")x the size |"
+	row "| $label: backup | $(fmt "$tw") s, $(fmt "$(mbs "$raw" "$tw")") MiB/s, CPU $(fmt "$cw") s, RSS $rw MiB | $(fmt "$tt") s, $(fmt "$(mbs "$raw" "$tt")") MiB/s, CPU $(fmt "$ct") s | $(fmt3 "$(echo "$tt / $tw" | bc -l)")x the throughput (CPU time $(fmt3 "$(echo "$cw / $ct" | bc -l)")x) |"
+	row "| $label: size | $stored ($(fmt "$(echo "100 * $stored / $raw" | bc -l)")%) | $tarsz ($(fmt "$(echo "100 * $tarsz / $raw" | bc -l)")%) | $(fmt3 "$(echo "$stored / $tarsz" | bc -l)")x the size |"
 	timed "'$W' -q backup restore '$m' --release '$rel' --to 'r-$m'"; tr=$WALL; cr=$CPU; rr=$RSS
 	mkdir -p "x-$m"
 	timed "zstd -q -d -T0 -c '$m.tar.zst' | tar -xf - -C 'x-$m'"; tx=$WALL; cx=$CPU
-	row "| $label: restore | $(fmt "$tr") s, $(fmt "$(mbs "$raw" "$tr")") MiB/s, CPU $(fmt "$cr") s, RSS $rr MiB | $(fmt "$tx") s, $(fmt "$(mbs "$raw" "$tx")") MiB/s, CPU $(fmt "$cx") s | $(fmt "$(echo "$tx / $tr" | bc -l)")x faster |"
+	row "| $label: restore | $(fmt "$tr") s, $(fmt "$(mbs "$raw" "$tr")") MiB/s, CPU $(fmt "$cr") s, RSS $rr MiB | $(fmt "$tx") s, $(fmt "$(mbs "$raw" "$tx")") MiB/s, CPU $(fmt "$cx") s | $(fmt3 "$(echo "$tx / $tr" | bc -l)")x the throughput (CPU time $(fmt3 "$(echo "$cr / $cx" | bc -l)")x) |"
 	diff -r "r-$m" "staging/$m" >/dev/null || { echo "restore of $m differs" >&2; exit 1; }
 	diff -r "x-$m/$m" "staging/$m" >/dev/null || { echo "tar restore of $m differs" >&2; exit 1; }
 	rm -rf "r-$m" "x-$m" "$m.tar.zst"
@@ -120,7 +121,7 @@ WANCTL_NO_FSYNC=1 "$W" -q deploy bf16 --no-backup
 timed "'$W' -q --json backup create bf16 >bf16.second.json"; tw=$WALL; cw=$CPU
 timed "tar -cf - -C staging bf16 | zstd -q -T0 -$LEVEL -o second.tar.zst"; tt=$WALL; ct=$CPU
 read -r nw br sw <<<"$(jq -r '.snapshots[0] | "\(.objects_written) \(.bytes_read) \(.stored_written)"' bf16.second.json)"
-row "| second bf16 release (1 of 2 shards new): backup | $(fmt "$tw") s, CPU $(fmt "$cw") s; wrote $nw new objects ($br bytes read, $sw stored) | $(fmt "$tt") s, CPU $(fmt "$ct") s; $(stat -c %s second.tar.zst) bytes | $(fmt "$(echo "$tt / $tw" | bc -l)")x faster |"
+row "| second bf16 release (1 of 2 shards new): backup | $(fmt "$tw") s, CPU $(fmt "$cw") s; wrote $nw new objects ($br bytes read, $sw stored) | $(fmt "$tt") s, CPU $(fmt "$ct") s; $(stat -c %s second.tar.zst) bytes | $(fmt3 "$(echo "$tt / $tw" | bc -l)")x the throughput (CPU time $(fmt3 "$(echo "$cw / $ct" | bc -l)")x) |"
 "$W" -q backup verify
 
 echo

@@ -22,12 +22,13 @@
  *
  * (all little-endian). A segment is a run of elem_size-byte elements that
  * was stored as byte planes (all byte 0s, then all byte 1s, ...) inside
- * its frame; the rest of the frame is stored as is. With BK_SEG_FLOAT
- * (index version 2) each element was first rotated left by one bit, so
- * that its top byte holds the exponent (bf16, fp32) and the sign sits in
- * bit 0, and the second-highest plane is stored grouped by the value of
- * the highest (a stable counting sort: the mantissa bytes of one exponent
- * together). Version 1 objects (plain planes) are still read. `zstd -d` on an object
+ * its frame; the rest of the frame is stored as is. Index version 2 adds
+ * flags to the element size: with BK_SEG_ROT each element was first
+ * rotated left by one bit, so that its top byte holds the exponent (bf16,
+ * fp32) and the sign sits in bit 0; with BK_SEG_GROUP the second-highest
+ * plane is stored grouped by the value of the highest (a stable counting
+ * sort: the mantissa bytes of one exponent together). Version 1 objects
+ * (plain planes) are still read. `zstd -d` on an object
  * file yields the (transposed) frames and skips the index. Every size is
  * checked against the file size before anything is allocated.
  */
@@ -54,13 +55,14 @@ enum bk_codec {
 
 const char *bk_codec_name(uint32_t codec);
 
-#define BK_SEG_FLOAT 0x100u        /* rotated + grouped (see above) */
+#define BK_SEG_ROT 0x100u          /* elements rotated (see above) */
+#define BK_SEG_GROUP 0x200u        /* mantissa plane grouped by exponent */
 
 struct bk_seg {
 	uint64_t off;               /* within the frame */
 	uint64_t len;
 	uint32_t elem;              /* 2, 4 or 8 */
-	uint32_t flags;             /* 0 or BK_SEG_FLOAT */
+	uint32_t flags;             /* BK_SEG_ROT, BK_SEG_GROUP */
 };
 
 struct bk_frame {
@@ -72,7 +74,7 @@ struct bk_frame {
 };
 
 struct bk_index {
-	uint32_t version;           /* 1: plain planes only; 2: BK_SEG_FLOAT too */
+	uint32_t version;           /* 1: plain planes only; 2: segment flags */
 	uint64_t raw_size;
 	char sha[WAN_SHA256_HEX];
 	uint32_t codec;
@@ -126,11 +128,14 @@ int bk_decode(int fd, const struct bk_index *ix, const char *name, int out,
 	      unsigned threads, struct bk_progress *p);
 
 /* Byte-plane transforms (exposed for the unit tests). n elements of elem
- * bytes. The float forms need n bytes of scratch in tmp. */
+ * bytes. The float forms apply the segment flags (BK_SEG_*) and need n
+ * bytes of scratch in tmp. */
 void bk_planes_split(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem);
 void bk_planes_join(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem);
-void bk_float_split(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem, uint8_t *tmp);
-void bk_float_join(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem, uint8_t *tmp);
+void bk_float_split(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem, uint32_t flags,
+		    uint8_t *tmp);
+void bk_float_join(uint8_t *dst, const uint8_t *src, size_t n, unsigned elem, uint32_t flags,
+		   uint8_t *tmp);
 
 /* ---- the repository (backup_repo.c) ---- */
 

@@ -235,15 +235,18 @@ static void test_backup_planes_roundtrip(void **state)
 	}
 }
 
-/* The float transform: elements rotated left by one bit, split into
- * planes, the second-highest plane grouped (stably) by the highest. */
+/* The float transforms: elements rotated left by one bit (BK_SEG_ROT),
+ * split into planes, the second-highest plane grouped (stably) by the
+ * highest (BK_SEG_GROUP). */
 static void test_backup_float_planes_roundtrip(void **state)
 {
 	static const unsigned elems[] = { 2, 4, 8 };
 	static const size_t ns[] = { 2, 15, 16, 17, 31, 33, 1000, 4099 };
+	static const uint32_t flagsets[] = { BK_SEG_ROT, BK_SEG_GROUP, BK_SEG_ROT | BK_SEG_GROUP };
 	(void)state;
-	for (size_t k = 0; k < ARRAY_SIZE(elems); k++) {
-		unsigned e = elems[k];
+	for (size_t k = 0; k < ARRAY_SIZE(elems) * ARRAY_SIZE(flagsets); k++) {
+		unsigned e = elems[k % ARRAY_SIZE(elems)];
+		uint32_t fl = flagsets[k / ARRAY_SIZE(elems)];
 		for (size_t j = 0; j < ARRAY_SIZE(ns); j++) {
 			size_t n = ns[j], at = 0;
 			uint8_t *src = malloc(n * e), *pl = malloc(n * e), *back = malloc(n * e);
@@ -258,21 +261,23 @@ static void test_backup_float_planes_roundtrip(void **state)
 				uint64_t x = 0;
 				for (unsigned b = 0; b < e; b++)
 					x |= (uint64_t)src[i * e + b] << (8 * b);
-				x = (x << 1 | x >> (8 * e - 1)) & (e == 8 ? ~0ull : (1ull << (8 * e)) - 1);
+				if (fl & BK_SEG_ROT)
+					x = (x << 1 | x >> (8 * e - 1)) &
+					    (e == 8 ? ~0ull : (1ull << (8 * e)) - 1);
 				for (unsigned b = 0; b < e; b++)
 					want[b * n + i] = (uint8_t)(x >> (8 * b));
 			}
 			/* Expected grouping: for each top byte in order, its elements'
 			 * next bytes in element order. */
 			memcpy(tmp, want + (e - 2) * n, n);
-			for (unsigned v = 0; v < 256; v++)
+			for (unsigned v = 0; v < 256 && (fl & BK_SEG_GROUP); v++)
 				for (size_t i = 0; i < n; i++)
 					if (want[(e - 1) * n + i] == v)
 						want[(e - 2) * n + at++] = tmp[i];
-			assert_int_equal(at, n);
-			bk_float_split(pl, src, n, e, tmp);
+			assert_int_equal(at, fl & BK_SEG_GROUP ? n : 0);
+			bk_float_split(pl, src, n, e, fl, tmp);
 			assert_memory_equal(pl, want, n * e);
-			bk_float_join(back, pl, n, e, tmp);
+			bk_float_join(back, pl, n, e, fl, tmp);
 			assert_memory_equal(back, src, n * e);
 			free(src);
 			free(pl);
@@ -309,7 +314,7 @@ static void test_backup_float_planes_smaller(void **state)
 	float *f = malloc(n * sizeof(float));
 	uint16_t *h = malloc(n * sizeof(uint16_t));
 	uint8_t *pl = malloc(n * 4), *tmp = malloc(n);
-	size_t plain, fl;
+	size_t plain, rot, fl;
 	(void)state;
 
 	assert_true(f && h && pl && tmp);
@@ -324,16 +329,20 @@ static void test_backup_float_planes_smaller(void **state)
 	}
 	bk_planes_split(pl, (const uint8_t *)f, n, 4);
 	plain = zstd_planes(pl, n * 4);
-	bk_float_split(pl, (const uint8_t *)f, n, 4, tmp);
+	bk_float_split(pl, (const uint8_t *)f, n, 4, BK_SEG_ROT, tmp);
+	rot = zstd_planes(pl, n * 4);
+	bk_float_split(pl, (const uint8_t *)f, n, 4, BK_SEG_ROT | BK_SEG_GROUP, tmp);
 	fl = zstd_planes(pl, n * 4);
-	print_message("fp32 Gaussian: plain planes %.2f%%, float planes %.2f%%\n",
-		      100.0 * (double)plain / (double)(n * 4), 100.0 * (double)fl / (double)(n * 4));
-	assert_true(fl < plain);
+	print_message("fp32 Gaussian: plain planes %.2f%%, rotated %.2f%%, rotated + grouped "
+		      "%.2f%%\n", 100.0 * (double)plain / (double)(n * 4),
+		      100.0 * (double)rot / (double)(n * 4), 100.0 * (double)fl / (double)(n * 4));
+	assert_true(rot < plain);
+	assert_true(fl < rot);
 	bk_planes_split(pl, (const uint8_t *)h, n, 2);
 	plain = zstd_planes(pl, n * 2);
-	bk_float_split(pl, (const uint8_t *)h, n, 2, tmp);
+	bk_float_split(pl, (const uint8_t *)h, n, 2, BK_SEG_ROT, tmp);
 	fl = zstd_planes(pl, n * 2);
-	print_message("bf16 Gaussian: plain planes %.2f%%, float planes %.2f%%\n",
+	print_message("bf16 Gaussian: plain planes %.2f%%, rotated %.2f%%\n",
 		      100.0 * (double)plain / (double)(n * 2), 100.0 * (double)fl / (double)(n * 2));
 	assert_true(fl < plain);
 	free(f);
@@ -379,7 +388,7 @@ static void test_backup_decode_v1(void **state)
 		uint8_t *seg = p + 60 + 20 * (size_t)nframes;
 		uint32_t crc;
 
-		seg[17] |= 1;     /* elem | 0x100 */
+		seg[17] |= 1;     /* elem | BK_SEG_ROT */
 		crc = wan_crc32(0, p, plen - 12);
 		for (int i = 0; i < 4; i++)
 			p[plen - 12 + i] = (uint8_t)(crc >> (8 * i));
@@ -390,8 +399,13 @@ static void test_backup_decode_v1(void **state)
 		for (int i = 0; i < 4; i++)
 			p[plen - 12 + i] = (uint8_t)(crc >> (8 * i));
 		assert_int_equal(bk_index_parse(&ix, p, plen, len - plen - 8, "v2"), 0);
-		assert_int_equal(ix.segs[0].flags, BK_SEG_FLOAT);
+		assert_int_equal(ix.segs[0].flags, BK_SEG_ROT);
 		bk_index_release(&ix);
+		seg[17] |= 4;     /* an unknown flag (0x400): refused */
+		crc = wan_crc32(0, p, plen - 12);
+		for (int i = 0; i < 4; i++)
+			p[plen - 12 + i] = (uint8_t)(crc >> (8 * i));
+		assert_int_equal(bk_index_parse(&ix, p, plen, len - plen - 8, "v2"), WAN_ECORRUPT);
 	}
 	free(buf);
 }
@@ -422,7 +436,9 @@ static void test_backup_codec_roundtrip_safetensors(void **state)
 		decode_threads = 1;
 		assert_true(ix.nsegs > 0);
 		assert_int_equal(ix.version, 2);
-		assert_int_equal(ix.segs[0].flags, BK_SEG_FLOAT);
+		for (uint32_t k = 0; k < ix.nsegs; k++)
+			assert_int_equal(ix.segs[k].flags,
+					 BK_SEG_ROT | (ix.segs[k].elem >= 4 ? BK_SEG_GROUP : 0));
 		if (frames[i] == 4099)
 			assert_true(ix.nframes > 10);
 		for (uint32_t k = 0; k < ix.nsegs; k++)
