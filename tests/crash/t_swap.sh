@@ -308,38 +308,41 @@ done
 
 # A staging file hard-linked to a file outside the roots: the outside file
 # keeps its bytes, mode, mtime and inode, in every transfer mode (hardlink:
-# such a file is copied, never made the store's object); the release holds
-# the bytes the staging name had.
+# a writable one is copied, never made read-only; a read-only one may become
+# the store's object, unchanged); the release holds the bytes the staging
+# name had.
 use_copy hardlink
 H=$S/H
 cp -a "$S/A" "$H"
 HL=$SCRATCH/outside/hl/config.json
 mkdir -p "$SCRATCH/outside/hl"
-jq '.sentinel = true' "$H/high_noise_model/config.json" > "$HL"
-chmod 0644 "$HL"
+cp "$H/high_noise_model/config.json" "$HL"
 rm -f "$H/high_noise_model/config.json"
 ln "$HL" "$H/high_noise_model/config.json"
 hl_id() { stat -c '%i %s %a %Y' "$HL"; sha256sum < "$HL"; }
-for tr in copy hardlink; do
+for how in copy hardlink hardlink-ro; do
+	# New bytes (in place: same inode) so that every mode ingests them.
+	chmod 0644 "$HL"
+	jq --arg h "$how" '.sentinel = $h' "$S/A/high_noise_model/config.json" > hl.new
+	cat hl.new > "$HL"
+	[ "$how" = hardlink-ro ] && chmod 0444 "$HL"
 	before=$(hl_id)
 	rc=0
-	"$W" deploy m --source "$H" --transfer $tr >/dev/null 2>"$SCRATCH/err" || rc=$?
+	"$W" deploy m --source "$H" --transfer "${how%-ro}" >/dev/null 2>"$SCRATCH/err" || rc=$?
 	after=$(hl_id)
 	[ "$before" = "$after" ] && ok ||
-		bad "hardlink to an outside file ($tr): the outside file changed: $before -> $after"
+		bad "hardlink to an outside file ($how): the outside file changed: $before -> $after"
 	if [ "$rc" -eq 0 ]; then
 		same_tree "$ST/releases/m/$(current "$P" m)" "$H" && ok ||
-			bad "hardlink to an outside file ($tr): the release differs from staging"
+			bad "hardlink to an outside file ($how): the release differs from staging"
 		"$W" rollback --model m --to "$A" >/dev/null 2>&1 && ok || bad "rollback after the hardlink deploy"
 	else
-		echo "hardlink to an outside file ($tr): refused: $(head -c 200 "$SCRATCH/err")"
+		echo "hardlink to an outside file ($how): refused: $(head -c 200 "$SCRATCH/err")"
 		[ "$(current "$P" m)" = "$A" ] && ok || bad "a refused deploy changed production"
 	fi
-	inv_check "$P" "m=$A" && ok || bad "INV after the hardlink deploy ($tr)"
-	# The next mode ingests the file again.
-	"$W" gc >/dev/null 2>&1 || true
-	touch "$HL"
+	inv_check "$P" "m=$A" && ok || bad "INV after the hardlink deploy ($how)"
 done
+chmod 0644 "$HL"
 rm -rf "$SCRATCH/outside/hl"
 
 # strace: verify opens every manifest path with openat2(RESOLVE_BENEATH|
