@@ -179,57 +179,6 @@ fail:
 	return err;
 }
 
-int store_put_fd(struct wan_state *st, int fd, const char *name, uint64_t size,
-		 const char *expect_sha, char sha[WAN_SHA256_HEX], uint64_t *copied)
-{
-	char tmp[WAN_PATH_MAX];
-	struct stream s;
-	bool existed;
-	int out = -1, err;
-
-	*copied = 0;
-	memset(&s, 0, sizeof(s));
-	if ((err = state_tmp_name(st, "obj", tmp, sizeof(tmp))) < 0)
-		return err;
-	s.buf = malloc(INGEST_BUF);
-	if (!s.buf)
-		return wan_err(WAN_ENOMEM, "out of memory");
-	out = xopen(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0444);
-	if (out < 0 || fchmod(out, 0444) < 0) {
-		err = wan_err_sys(0, "cannot create '%s'", tmp);
-		goto out;
-	}
-	s.name = name;
-	s.in = fd;
-	s.out = out;
-	s.size = size;
-	if ((err = stream_copy(&s, sha)) < 0)
-		goto out;
-	if (expect_sha && strcmp(expect_sha, sha)) {
-		err = wan_err(WAN_ECORRUPT, "'%s' hashes to %s, expected %s", name, sha, expect_sha);
-		goto out;
-	}
-	if (xfsync(out) < 0) {
-		err = wan_err_sys(0, "cannot fsync '%s'", tmp);
-		goto out;
-	}
-	err = xclose(out);
-	out = -1;
-	if (err < 0) {
-		err = wan_err_sys(0, "cannot close '%s'", tmp);
-		goto out;
-	}
-	if ((err = store_object_publish(st, tmp, sha, size, &existed)) < 0)
-		goto out;
-	*copied = existed ? 0 : size;
-out:
-	if (out >= 0)
-		xclose(out);
-	unlink(tmp);
-	free(s.buf);
-	return err;
-}
-
 /* Stat-cache lookup: the hash is trusted only when (dev, ino, size, mtime,
  * ctime) match and the entry is not racily clean (git): the file's mtime
  * must be strictly older than the moment its hash was recorded. */
