@@ -958,9 +958,12 @@ int wan_gc(struct wan_state *st, bool dry_run, json_t **out)
 	DIR *d;
 	struct dirent *de;
 	size_t i;
-	int err = 0;
+	int err = 0, sfd, stfd;
 
 	*out = NULL;
+	stfd = xopen(st->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+	if (stfd < 0)
+		return wan_err_sys(0, "cannot open state folder '%s'", st->path);
 	if (keep < 2)
 		keep = 2;  /* never the current or the previous release */
 	/* Releases: per model, newest first; keep `keep`, the current and the previous. */
@@ -1004,13 +1007,17 @@ int wan_gc(struct wan_state *st, bool dry_run, json_t **out)
 				sqlite3_step(q);
 				sqlite3_finalize(q);
 			}
+			/* Beneath the state folder's descriptor, no symlinks followed. */
 			wan_release_dir(st, model, id, rdir, sizeof(rdir));
-			wan_release_manifest_path(st, model, id, mpath, sizeof(mpath));
-			if ((err = path_remove_tree(rdir)) < 0) {
+			if ((err = wan_snprintf(mpath, sizeof(mpath), "releases/%s/%s", model,
+						id)) < 0 ||
+			    (err = path_remove_beneath(stfd, mpath)) < 0 ||
+			    (err = wan_snprintf(mpath, sizeof(mpath), "releases/%s/%s.json",
+						model, id)) < 0 ||
+			    (err = path_remove_beneath(stfd, mpath)) < 0) {
 				json_decref(rl);
 				goto out;
 			}
-			unlink(mpath);
 			xfsync_parent(rdir);
 		}
 		json_decref(rl);
@@ -1018,44 +1025,58 @@ int wan_gc(struct wan_state *st, bool dry_run, json_t **out)
 	/* Objects no remaining manifest references. */
 	if ((err = gc_collect_refs(st, refs)) < 0)
 		goto out;
-	if (wan_snprintf(dir, sizeof(dir), "%s/objects/sha256", st->path) == 0 && (d = opendir(dir))) {
-		while ((de = readdir(d))) {
-			char sub[WAN_PATH_MAX];
+	/* Through folder descriptors, never following a symlink: a folder
+	 * swapped for one cannot take the unlinks outside the store. */
+	if (wan_snprintf(dir, sizeof(dir), "%s/objects/sha256", st->path) == 0 &&
+	    (sfd = xopen(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0)) >= 0) {
+		if (!(d = fdopendir(sfd)))
+			xclose(sfd);
+		while (d && (de = readdir(d))) {
 			DIR *sd;
 			struct dirent *oe;
 			bool changed = false;
+			int fd;
 
 			if (strlen(de->d_name) != 2)
 				continue;
-			if (path_join(sub, sizeof(sub), dir, de->d_name) < 0 || !(sd = opendir(sub)))
+			fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+				    O_CLOEXEC);
+			if (fd < 0)
 				continue;
+			if (!(sd = fdopendir(fd))) {
+				close(fd);
+				continue;
+			}
 			while ((oe = readdir(sd))) {
-				char sha[WAN_SHA256_HEX], p[WAN_PATH_MAX];
+				char sha[WAN_SHA256_HEX];
 				struct stat sb;
 				if (strlen(oe->d_name) != 62)
 					continue;
 				memcpy(sha, de->d_name, 2);
 				memcpy(sha + 2, oe->d_name, 63); /* 62 hex + NUL */
-				if (json_object_get(refs, sha))
+				if (!wan_sha256_is_hex(sha) || json_object_get(refs, sha))
 					continue;
-				if (path_join(p, sizeof(p), sub, oe->d_name) < 0 || lstat(p, &sb) < 0)
+				if (fstatat(fd, oe->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 					continue;
 				nobj++;
 				freed += (uint64_t)sb.st_size;
-				if (!dry_run && unlink(p) == 0)
+				if (!dry_run && xunlinkat(fd, oe->d_name, 0) == 0)
 					changed = true;
 			}
+			if (changed && xfsync(fd) < 0)
+				wan_log(WAN_LOG_WARN, "cannot fsync '%s/%s': %s", dir, de->d_name,
+					strerror(errno));
 			closedir(sd);
-			if (changed)
-				xfsync_dir(sub);
 		}
-		closedir(d);
+		if (d)
+			closedir(d);
 	}
 	wan_db_event(st->db, st->command, NULL, NULL, "gc", dry_run ? "dry-run" : "completed", NULL);
 	*out = json_pack("{s:O,s:I,s:I,s:b}", "releases_removed", removed,
 			 "objects_removed", (json_int_t)nobj, "bytes_freed", (json_int_t)freed,
 			 "dry_run", dry_run);
 out:
+	xclose(stfd);
 	json_decref(removed);
 	json_decref(refs);
 	json_decref(models);

@@ -64,6 +64,78 @@ static int state_layout(struct wan_state *st, bool create)
 	return 0;
 }
 
+/* A folder others could rename entries in (a swap for a symlink needs
+ * write access to the folder holding it). */
+static bool others_can_write(const struct stat *sb)
+{
+	return (sb->st_mode & (S_IWGRP | S_IWOTH)) && !(sb->st_mode & S_ISVTX);
+}
+
+static int folder_safe(const char *path, const char *what)
+{
+	struct stat sb;
+
+	if (lstat(path, &sb) < 0)
+		return errno == ENOENT ? 0 : wan_err_sys(0, "cannot open %s '%s'", what, path);
+	if (S_ISLNK(sb.st_mode))
+		return wan_err(WAN_EINVAL, "%s '%s' is a symbolic link; the store's folders must "
+			       "be real folders", what, path);
+	if (!S_ISDIR(sb.st_mode))
+		return wan_err(WAN_EINVAL, "%s '%s' is not a directory", what, path);
+	if (others_can_write(&sb))
+		return wan_err(WAN_EINVAL, "%s '%s' is writable by group or others (mode %03o); "
+			       "run 'chmod go-w %s'", what, path,
+			       (unsigned)(sb.st_mode & 0777), path);
+	return 0;
+}
+
+/*
+ * Nobody but the owner may be able to swap a folder of the store for a
+ * symlink: the production folder (which holds the state folder by
+ * default) and every folder of the store are checked to be real folders
+ * that group and others cannot write (t_swap: a swapped folder would take
+ * wanctl's writes outside the roots).
+ */
+static int folders_safe(struct wan_state *st)
+{
+	static const char *const dirs[] = { "objects", "objects/sha256", "releases", "tmp" };
+	static const char *const sub[] = { "objects/sha256", "releases" };
+	char p[WAN_PATH_MAX];
+	struct stat sb;
+	int err;
+
+	if (stat(st->target, &sb) == 0 && others_can_write(&sb))
+		return wan_err(WAN_EINVAL, "production folder '%s' is writable by group or others "
+			       "(mode %03o) without the sticky bit: anyone could swap the store "
+			       "for a symlink; run 'chmod go-w %s'", st->target,
+			       (unsigned)(sb.st_mode & 0777), st->target);
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+		if ((err = path_join(p, sizeof(p), st->path, dirs[i])) < 0 ||
+		    (err = folder_safe(p, "store folder")) < 0)
+			return err;
+	for (size_t i = 0; i < ARRAY_SIZE(sub); i++) {
+		char dir[WAN_PATH_MAX];
+		struct dirent *de;
+		DIR *d;
+
+		if ((err = path_join(dir, sizeof(dir), st->path, sub[i])) < 0)
+			return err;
+		if (!(d = opendir(dir)))
+			continue;
+		while ((de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			if ((err = path_join(p, sizeof(p), dir, de->d_name)) < 0 ||
+			    (err = folder_safe(p, "store folder")) < 0)
+				break;
+		}
+		closedir(d);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
 static int same_filesystem(struct wan_state *st)
 {
 	struct stat a, b;
@@ -255,6 +327,7 @@ int wan_state_open(struct wan_state **out, const struct wan_config *cfg,
 	if (create && (err = path_mkdirs(st->target, 0755)) < 0)
 		goto fail;
 	if ((err = state_layout(st, create)) < 0 ||
+	    (err = folders_safe(st)) < 0 ||
 	    (err = same_filesystem(st)) < 0 ||
 	    (err = compute_rel_prefix(st)) < 0)
 		goto fail;

@@ -166,6 +166,30 @@ int path_remove_tree(const char *path)
 	return remove_at(AT_FDCWD, path);
 }
 
+int path_remove_beneath(int dirfd, const char *rel)
+{
+	char parent[WAN_PATH_MAX];
+	const char *base = strrchr(rel, '/');
+	int pfd, err;
+
+	if (!base) {
+		base = rel;
+		pfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	} else {
+		if ((size_t)(base - rel) >= sizeof(parent))
+			return wan_err(WAN_EINVAL, "path too long: '%s'", rel);
+		memcpy(parent, rel, (size_t)(base - rel));
+		parent[base - rel] = '\0';
+		base++;
+		pfd = path_open_beneath(dirfd, parent, O_RDONLY | O_DIRECTORY, 0);
+	}
+	if (pfd < 0)
+		return errno == ENOENT ? 0 : wan_err_sys(0, "cannot open the folder of '%s'", rel);
+	err = remove_at(pfd, base);
+	close(pfd);
+	return err;
+}
+
 int path_open_beneath(int dirfd, const char *rel, int flags, mode_t mode)
 {
 	struct open_how how;

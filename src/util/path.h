@@ -24,5 +24,9 @@ int path_remove_tree(const char *path);
 /* Open path beneath dirfd with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS)
  * (falls back to a component walk with O_NOFOLLOW where openat2 is absent). */
 int path_open_beneath(int dirfd, const char *rel, int flags, mode_t mode);
+/* Remove rel (a file or a whole tree) beneath dirfd: its folder is opened
+ * with path_open_beneath, nothing on the way is a followed symlink. A
+ * missing rel is fine. */
+int path_remove_beneath(int dirfd, const char *rel);
 
 #endif

@@ -37,6 +37,30 @@ set -e
 [ $rc -ne 0 ] && grep -q "writable by group or others" err && ok || bad "writable state folder accepted (rc $rc): $(cat err)"
 chmod 0755 production/.wanctl
 
+# 2b. So are a production folder others could write (they could swap the
+# store for a symlink), a writable or symlinked folder inside the store;
+# a sticky world-writable production folder (like /tmp) is accepted.
+prod_ok() { "$W" -q status >/dev/null 2>&1; }
+refused() { # WHAT: the last command failed naming the problem
+	set +e; "$W" deploy t2v-1.3B >/dev/null 2>err; rc=$?; set -e
+	[ $rc -ne 0 ] && grep -q "$2" err && ok || bad "$1 accepted (rc $rc): $(cat err)"
+}
+chmod 0777 production
+refused "group/other-writable production folder" "production folder .* writable by group or others"
+chmod 1777 production
+prod_ok && ok || bad "sticky world-writable production folder refused"
+chmod 0755 production
+chmod 0775 production/.wanctl/objects/sha256
+refused "group-writable store folder" "store folder .*objects/sha256' is writable by group"
+chmod 0755 production/.wanctl/objects/sha256
+sub=$(ls production/.wanctl/objects/sha256 | head -1)
+mv "production/.wanctl/objects/sha256/$sub" "outside/$sub"
+ln -s "$SCRATCH/outside/$sub" "production/.wanctl/objects/sha256/$sub"
+refused "symlinked store folder" "is a symbolic link"
+rm "production/.wanctl/objects/sha256/$sub"
+mv "outside/$sub" "production/.wanctl/objects/sha256/$sub"
+prod_ok && ok || bad "store not usable after the checks"
+
 # 3. Manifests that escape or repeat paths are refused by what reads them.
 man=production/.wanctl/releases/t2v-1.3B/$id.json
 cp "$man" good.json
