@@ -192,28 +192,48 @@ final_check() { # VARIANT DIR WHAT
 # operations of REST_OPS, up to DEPTH more; CANDS are the clean keys the
 # state may equal so far (operation k done, or undone).
 rest() { # VARIANT DIR DEPTH WHAT CANDS...
-	local v=$1 dir=$2 depth=$3 what=$4 q d ck got links
+	local v=$1 dir=$2 depth=$3 what=$4 q d ck got links prev
 	shift 4
 	local cands=("$@") next
 	[ "$depth" -gt 0 ] || return 0
 	d=$SCRATCH/rest$depth
 	for q in $REST_OPS; do
 		rm -rf "$d"; cp -a "$dir" "$d"
-		stg "${cands[0]}"; opcmd "$q" "$STG"
+		stg "${cands[0]#\*}"; opcmd "$q" "$STG"
+		lnk "$d"; prev=$L
 		wrun "$d" -q "${C[@]}"
 		lnk "$d"
 		got="exit $RC, release $L"
 		next=(); links=""
-		for ck in "${cands[@]}"; do
-			clean "$ck $q"
-			links="$links,${LINK[$ck $q]}"
-			[ "${RCS[$ck $q]}" = "$RC" ] && [ "${LINK[$ck $q]}" = "$L" ] && next+=("$ck $q")
-		done
 		CASES[$v]=$((${CASES[$v]:-0} + 1))
+		if [ "${cands[0]:0:1}" = "*" ]; then
+			# Past a divergence (below): what any state must give.
+			if generic_ok "$q" "$STG" "$prev"; then next=("${cands[0]} $q"); links=",$L"; fi
+		else
+			for ck in "${cands[@]}"; do
+				clean "$ck $q"
+				links="$links,${LINK[$ck $q]}"
+				[ "${RCS[$ck $q]}" = "$RC" ] && [ "${LINK[$ck $q]}" = "$L" ] && next+=("$ck $q")
+			done
+			# The one known divergence: a deploy undone by recovery leaves
+			# its release complete in the store, and a rollback with no
+			# previous release goes to "the newest other release still in
+			# the store" (ops.c previous_release), where the clean run has
+			# none and fails. Noted, then only the generic checks.
+			if [ ${#next[@]} -eq 0 ] && [ "$q" = rb ] && [ "$RC" = 0 ] && [ "$L" != "$prev" ]; then
+				local all1=1
+				for ck in "${cands[@]}"; do [ "${RCS[$ck $q]}" != 0 ] || all1=0; done
+				if [ $all1 = 1 ]; then
+					NOTES[$v]=$((${NOTES[$v]:-0} + 1))
+					echo "NOTE: $what, then rb: went to $L, a release no deploy made live (the clean run has no previous release)" >&2
+					next=("*${cands[0]} $q"); links=",$L"
+				fi
+			fi
+		fi
 		if [ ${#next[@]} -eq 0 ]; then
-			local exp="" c2
-			for ck in "${cands[@]}"; do exp="$exp [${ck#_ } $q: exit ${RCS[$ck $q]}, release ${LINK[$ck $q]}]"; done
-			violation "$v" "$what, then $q: $got, the clean runs give$exp: $(head -c 300 "$SCRATCH/c.err")"
+			local exp=""
+			for ck in "${cands[@]}"; do exp="$exp [${ck#_ } $q: exit ${RCS[$ck $q]:-?}, release ${LINK[$ck $q]:-?}]"; done
+			violation "$v" "$what, then $q: $got, expected$exp: $(head -c 300 "$SCRATCH/c.err")"
 			continue
 		fi
 		if ! inv "$d" "${links#,}"; then
@@ -228,6 +248,20 @@ rest() { # VARIANT DIR DEPTH WHAT CANDS...
 		fi
 	done
 }
+
+# What every state must give (after a divergence): deploys succeed onto
+# their staging's release; a rollback moves or fails leaving the link;
+# gc and status leave the link. Uses RC, L.
+generic_ok() { # OP STAGING PREV
+	case $1 in
+	dA) [ "$RC" = 0 ] && [ "$L" = "$RA" ] ;;
+	dB) [ "$RC" = 0 ] && [ "$L" = "$RB" ] ;;
+	re) [ "$RC" = 0 ] && if [ "$2" = A ]; then [ "$L" = "$RA" ]; else [ "$L" = "$RB" ]; fi ;;
+	rb) { [ "$RC" = 0 ] && [ "$L" != "$3" ]; } || { [ "$RC" = 1 ] && [ "$L" = "$3" ]; } ;;
+	*) [ "$RC" = 0 ] && [ "$L" = "$3" ] ;;
+	esac
+}
+declare -A NOTES
 
 # After a crash of operation TOK that followed PREFIX: recovery, INV, the
 # rest. DIR holds the crashed state (recovered in place).
@@ -343,17 +377,20 @@ kill_crasher() { # PREFIXDIR RUNDIR FAULT
 }
 
 # SEQ_SHARD=I/N runs every N-th (prefix, op) from the I-th (0-based), to
-# split a long run over processes; the tables add up.
+# split a long run over processes; the tables add up. SEQ_KMIN=K and
+# SEQ_KMAX=K crash only operations at positions K.., ..K; SEQ_ONLY=REGEX
+# only the (prefix, op) items whose "_ op op!op" matches.
 SEQ_SHARD=${SEQ_SHARD:-0/1}
 sweep() { # VARIANT MAXLEN STEP CRASHER
 	local v=$1 k p o wi=0
 	MAXLEN=$2
-	for k in $(seq 1 "$MAXLEN"); do
+	for k in $(seq "${SEQ_KMIN:-1}" "${SEQ_KMAX:-$MAXLEN}"); do
 		keys $((k - 1))
 		for p in "${KEYS[@]}"; do
 			for o in $OPS; do
 				wi=$((wi + 1))
 				[ $((wi % ${SEQ_SHARD#*/})) = "${SEQ_SHARD%/*}" ] || continue
+				[ -z "${SEQ_ONLY:-}" ] || [[ "$p!$o" =~ $SEQ_ONLY ]] || continue
 				crash_op "$v" "$p" "$o" "$3" "$4"
 			done
 		done
@@ -438,8 +475,12 @@ for v in kill powercut-ext4; do
 done
 echo "$T: cases = sequence x crash point runs (crashed op, recovery, INV, rest of the sequence);"
 echo "$T: covered adds those whose recovered state equalled one explored already (SEQ_DEDUP=$SEQ_DEDUP)"
+for v in kill powercut-ext4; do
+	[ -z "${NOTES[$v]:-}" ] ||
+		echo "$T: $v: ${NOTES[$v]} rollbacks went to a release that only a deploy undone by recovery had ingested (see NOTE lines)"
+done
 [ -z "$pc_skip" ] || echo "$T: power-cut variant skipped: $pc_skip"
 echo "$T: clean runs: $CLEAN_RUNS; releases A=$RA B=$RB"
-[ "${SEQ_KILL:-1}" = 0 ] || [ "$SEQ_SHARD" != 0/1 ] ||
+[ "${SEQ_KILL:-1}" = 0 ] || [ "$SEQ_SHARD" != 0/1 ] || [ -n "${SEQ_ONLY:-}${SEQ_KMIN:-}${SEQ_KMAX:-}" ] ||
 	check "the sweep crashed operations at many points" test "${POINTS[kill]:-0}" -ge 10
 wt_done
