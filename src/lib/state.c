@@ -86,6 +86,10 @@ static int folder_safe(const char *path, const char *what)
 		return wan_err(WAN_EINVAL, "%s '%s' is writable by group or others (mode %03o); "
 			       "run 'chmod go-w %s'", what, path,
 			       (unsigned)(sb.st_mode & 0777), path);
+	if (sb.st_uid != geteuid() && sb.st_uid != 0)
+		return wan_err(WAN_EINVAL, "%s '%s' belongs to user %ju, not to the user running "
+			       "wanctl (%ju) or root: its owner could swap it for a symlink",
+			       what, path, (uintmax_t)sb.st_uid, (uintmax_t)geteuid());
 	return 0;
 }
 
@@ -104,6 +108,10 @@ static int folders_safe(struct wan_state *st)
 	struct stat sb;
 	int err;
 
+	if (stat(st->path, &sb) == 0 && sb.st_uid != geteuid() && sb.st_uid != 0)
+		return wan_err(WAN_EINVAL, "state folder '%s' belongs to user %ju, not to the user "
+			       "running wanctl (%ju) or root", st->path, (uintmax_t)sb.st_uid,
+			       (uintmax_t)geteuid());
 	if (stat(st->target, &sb) == 0 && others_can_write(&sb))
 		return wan_err(WAN_EINVAL, "production folder '%s' is writable by group or others "
 			       "(mode %03o) without the sticky bit: anyone could swap the store "

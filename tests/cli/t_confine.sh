@@ -59,6 +59,11 @@ ln -s "$SCRATCH/outside/$sub" "production/.wanctl/objects/sha256/$sub"
 refused "symlinked store folder" "is a symbolic link"
 rm "production/.wanctl/objects/sha256/$sub"
 mv "outside/$sub" "production/.wanctl/objects/sha256/$sub"
+if id nobody >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+	chown nobody "production/.wanctl/objects/sha256/$sub"
+	refused "store folder owned by another user" "belongs to user"
+	chown root "production/.wanctl/objects/sha256/$sub"
+fi
 prod_ok && ok || bad "store not usable after the checks"
 
 # 3. Manifests that escape or repeat paths are refused by what reads them.
