@@ -7,9 +7,10 @@
  *  create:  objects (each published, B1) -> snapshot (B2) -> SQLite row.
  *  prune:   SQLite row + snapshot -> unreferenced objects.
  *  restore: every needed object is checked (present, size, index) before
- *           anything is written; each is decoded into <state>/tmp and
- *           re-hashed, then published into the store with store_put_fd
- *           (a damaged store object is unlinked first: link(2) never
+ *           anything is written; each is decoded (and re-hashed) into a
+ *           file in <state>/tmp, fsynced, then published into the store
+ *           with store_object_publish (a damaged store object is unlinked
+ *           first: link(2) never
  *           replaces), then the manifest and the release tree
  *           (release_publish), then tree entries that still point at a
  *           damaged inode are relinked (link + rename per file).

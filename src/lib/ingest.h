@@ -27,13 +27,6 @@ int ingest_plan(struct wan_state *st, struct src_tree *t, bool rehash,
 int ingest_tree(struct wan_state *st, struct src_tree *t,
 		const struct ingest_opts *o, uint64_t *copied, uint64_t *dedup);
 /*
- * Store one open file (fd at offset 0, size bytes) as an object; the
- * digest is written to sha. Used by ingest and by backup restore.
- * expect_sha (may be NULL) must match or WAN_ECORRUPT.
- */
-int store_put_fd(struct wan_state *st, int fd, const char *name, uint64_t size,
-		 const char *expect_sha, char sha[WAN_SHA256_HEX], uint64_t *copied);
-/*
  * Publish tmp (a complete, fsynced, read-only file in <state>/tmp whose
  * content hashes to sha) as the object sha: link without replacing, fsync
  * the folder. *existed: the object was already there (left alone; its size
