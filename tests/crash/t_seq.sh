@@ -203,6 +203,8 @@ rest() { # VARIANT DIR DEPTH WHAT CANDS...
 		lnk "$d"; prev=$L
 		wrun "$d" -q "${C[@]}"
 		lnk "$d"
+		# clean() below runs commands too: keep this run's RC and L.
+		local rc=$RC l=$L
 		got="exit $RC, release $L"
 		next=(); links=""
 		CASES[$v]=$((${CASES[$v]:-0} + 1))
@@ -213,8 +215,9 @@ rest() { # VARIANT DIR DEPTH WHAT CANDS...
 			for ck in "${cands[@]}"; do
 				clean "$ck $q"
 				links="$links,${LINK[$ck $q]}"
-				[ "${RCS[$ck $q]}" = "$RC" ] && [ "${LINK[$ck $q]}" = "$L" ] && next+=("$ck $q")
+				[ "${RCS[$ck $q]}" = "$rc" ] && [ "${LINK[$ck $q]}" = "$l" ] && next+=("$ck $q")
 			done
+			RC=$rc; L=$l
 			# The one known divergence: a deploy undone by recovery leaves
 			# its release complete in the store, and a rollback with no
 			# previous release goes to "the newest other release still in
@@ -281,9 +284,9 @@ after_crash() { # VARIANT DIR PREFIX TOK WHAT COMMITTED
 		return
 	fi
 	ok
-	lnk "$dir"
 	case $tok in dA) undone="$p sA" ;; dB) undone="$p sB" ;; *) undone=$p ;; esac
 	clean "$undone"
+	lnk "$dir"   # after clean(), which sets L too
 	cands=()
 	[ "$L" = "$after" ] && cands+=("$p $tok")
 	[ "$L" = "$before" ] && cands+=("$undone")
@@ -340,7 +343,14 @@ crash_op() { # VARIANT PREFIX TOK STEP CRASHER
 	for fop in fsync rename; do
 		ROT=$((ROT + 1))
 		n=$((1 + ROT % step))
-		while [ $n -le 500 ]; do
+		# SEQ_POINTS="fsync:37 rename:2": only those points.
+		local only=() oi=0 last=500
+		if [ -n "${SEQ_POINTS:-}" ]; then
+			only=($(for x in $SEQ_POINTS; do [ "${x%%:*}" != $fop ] || echo "${x#*:}"; done | sort -n))
+			[ ${#only[@]} -gt 0 ] || continue
+			n=${only[0]}; last=${only[-1]}
+		fi
+		while [ $n -le $last ]; do
 			what="[${p#_} ! $tok] $v at $fop #$n"
 			what=${what/\[ /[}
 			$crasher "$pd" "$r" "$fop:$n:kill" || { violation "$v" "$what: cannot set up the crash"; break; }
@@ -357,12 +367,14 @@ crash_op() { # VARIANT PREFIX TOK STEP CRASHER
 			SEQS["$v:$p $tok"]=$MAXLEN
 			if [ -n "$PC_REC" ] && [ "$PC_REC" != 0 ]; then
 				violation "$v" "$what: recovery on the image after the cut exited $PC_REC: $(head -c 400 "$SCRATCH/c.err")"
-				n=$((n + step)); continue
+				n=$((n + step)); [ ${#only[@]} = 0 ] || { oi=$((oi + 1)); n=${only[$oi]:-999999}; }
+				continue
 			fi
 			committed=0
 			grep -q completed "$SCRATCH/k.out" && committed=1
 			after_crash "$v" "$r" "$p" "$tok" "$what" $committed
 			n=$((n + step))
+			[ ${#only[@]} = 0 ] || { oi=$((oi + 1)); n=${only[$oi]:-999999}; }
 		done
 	done
 }
@@ -379,7 +391,8 @@ kill_crasher() { # PREFIXDIR RUNDIR FAULT
 # SEQ_SHARD=I/N runs every N-th (prefix, op) from the I-th (0-based), to
 # split a long run over processes; the tables add up. SEQ_KMIN=K and
 # SEQ_KMAX=K crash only operations at positions K.., ..K; SEQ_ONLY=REGEX
-# only the (prefix, op) items whose "_ op op!op" matches.
+# only the (prefix, op) items whose "_ op op!op" matches; SEQ_POINTS=
+# "fsync:N rename:M ..." only those crash points.
 SEQ_SHARD=${SEQ_SHARD:-0/1}
 sweep() { # VARIANT MAXLEN STEP CRASHER
 	local v=$1 k p o wi=0
@@ -481,6 +494,6 @@ for v in kill powercut-ext4; do
 done
 [ -z "$pc_skip" ] || echo "$T: power-cut variant skipped: $pc_skip"
 echo "$T: clean runs: $CLEAN_RUNS; releases A=$RA B=$RB"
-[ "${SEQ_KILL:-1}" = 0 ] || [ "$SEQ_SHARD" != 0/1 ] || [ -n "${SEQ_ONLY:-}${SEQ_KMIN:-}${SEQ_KMAX:-}" ] ||
+[ "${SEQ_KILL:-1}" = 0 ] || [ "$SEQ_SHARD" != 0/1 ] || [ -n "${SEQ_ONLY:-}${SEQ_KMIN:-}${SEQ_KMAX:-}${SEQ_POINTS:-}" ] ||
 	check "the sweep crashed operations at many points" test "${POINTS[kill]:-0}" -ge 10
 wt_done
