@@ -762,7 +762,7 @@ int bk_encode(int in, uint64_t size, const char *name, const char *path,
 	size_t cbound, bufsize;
 	pthread_t reader;
 	bool hashing = false, threaded = false, started = false, oom = false;
-	uint64_t nframes;
+	uint64_t nframes, window = 0;
 	char hex[WAN_SHA256_HEX];
 	int err = 0, nslots;
 
@@ -865,6 +865,10 @@ int bk_encode(int in, uint64_t size, const char *name, const char *path,
 			*d = ((struct bk_seg *)s->segs.p)[i];
 		}
 		*stored += zr;
+		if (*stored - window >= BK_WRITEBACK) {
+			window = *stored / BK_WRITEBACK * BK_WRITEBACK;
+			xwriteback(out, window, BK_WRITEBACK);
+		}
 		progress_add(p, s->n);
 		pthread_mutex_lock(&e.mu);
 		s->state = 0;

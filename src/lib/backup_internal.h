@@ -102,10 +102,11 @@ struct bk_progress {
 };
 
 /*
- * Compress size bytes of in (read with pread from offset 0) into out
- * (written sequentially from its current offset). path (relative, may be
- * NULL) picks the codec: safetensors files with float tensors get byte
- * planes. The input is hashed on the way and must hash to expect_sha.
+ * Compress size bytes of in (read with pread from offset 0) into out, a
+ * new file written from offset 0 (its writeback is started behind the
+ * writes). path (relative, may be NULL) picks the codec: safetensors files
+ * with float tensors get byte planes. The input is hashed on the way and
+ * must hash to expect_sha.
  * *stored = bytes written to out. Memory: a few BK_FRAME_RAW buffers.
  */
 struct bk_enc_opts {
