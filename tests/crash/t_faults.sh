@@ -15,8 +15,8 @@
 # likewise with `strace -e inject=SYS:error=E:when=N`, N from a second
 # baseline trace that keeps the calls made from libsqlite3.
 # Quick mode (make check) tries deploy, rollback and recovery, the last
-# point of each (command, operation) with EIO (open, write, fsync, rename,
-# link, symlink; SQLite's pwrite64 and fdatasync); FAULT_SAMPLE=K tries K points
+# point of each (command, operation) with EIO (write, fsync, rename, link,
+# symlink; SQLite's fdatasync); FAULT_SAMPLE=K tries K points
 # of each for every command (FAULT_DB_SAMPLE for the database's; make
 # coverage: every xio point, 8 per database call); WANCTL_LONG=1 tries every
 # point with EIO and ENOSPC.
@@ -82,8 +82,8 @@ if [ -n "${WANCTL_LONG:-}${FAULT_SAMPLE:-}" ]; then
 else
 	# Quick: the calls whose failure changes the outcome most.
 	NAMES=${FAULT_NAMES:-"deploy-new rollback recover"}
-	OPS=${FAULT_OPS:-"open write fsync rename link symlink"}
-	DBSYS=pwrite64,fdatasync
+	OPS=${FAULT_OPS:-"write fsync rename link symlink"}
+	DBSYS=fdatasync
 fi
 
 fresh() { rm -rf "$SCRATCH/run"; cp -a "$SCRATCH/${FROM[$1]}" "$SCRATCH/run"; }
