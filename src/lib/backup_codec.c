@@ -1105,6 +1105,7 @@ int bk_decode(int fd, const struct bk_index *ix, const char *name, int out, unsi
 	if ((err = wan_sha256_init(&h)) < 0)
 		goto out;
 	hashing = true;
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	pthread_mutex_init(&c.mu, NULL);
 	pthread_cond_init(&c.cv, NULL);
 	sync = true;

@@ -481,7 +481,7 @@ int wan_deploy_list(struct wan_state *st, const char *status, const char *model,
 {
 	sqlite3_stmt *q = NULL;
 	json_t *arr = json_array();
-	int err;
+	int err, rc;
 
 	*out = NULL;
 	if ((err = wan_db_prepare(st->db, &q,
@@ -497,9 +497,15 @@ int wan_deploy_list(struct wan_state *st, const char *status, const char *model,
 	if (model)
 		sqlite3_bind_text(q, 2, model, -1, SQLITE_STATIC);
 	sqlite3_bind_int(q, 3, limit > 0 ? limit : -1);
-	while (sqlite3_step(q) == SQLITE_ROW)
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
 		json_array_append_new(arr, deployment_row(st, q));
 	sqlite3_finalize(q);
+	/* A read error is not the end of the list: never print a partial one. */
+	if (rc != SQLITE_DONE) {
+		json_decref(arr);
+		return wan_err(WAN_EIO, "cannot read the deployments from '%s/state.db': %s",
+			       st->path, sqlite3_errstr(rc));
+	}
 	*out = json_pack("{s:o}", "deployments", arr);
 	return 0;
 }
