@@ -88,10 +88,16 @@ static int previous_release(struct wan_state *st, const char *model, const char 
 	sqlite3_finalize(q);
 	if (found)
 		return 0;
-	/* Else the newest other release still in the store. */
+	/* Else the newest other release still in the store that was once
+	 * live (a completed deploy or rollback switched to it): a release a
+	 * crashed deploy ingested but recovery undid was never production's
+	 * (t_seq). */
 	if ((err = wan_db_prepare(st->db, &q,
-				  "SELECT id FROM releases WHERE model = ? AND id != ?"
-				  " ORDER BY created DESC")) < 0)
+				  "SELECT r.id FROM releases r WHERE r.model = ?1 AND r.id != ?2"
+				  " AND EXISTS (SELECT 1 FROM deployment_models m JOIN deployments d"
+				  " ON d.id = m.deployment_id WHERE m.model = ?1"
+				  " AND m.to_release = r.id AND d.status = 'completed')"
+				  " ORDER BY r.created DESC")) < 0)
 		return err;
 	sqlite3_bind_text(q, 1, model, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, cur, -1, SQLITE_STATIC);

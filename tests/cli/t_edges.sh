@@ -4,7 +4,8 @@
 # hex, too long), a rollback to the release already live, rollback by an
 # unknown deployment id, a rollback target whose object was damaged, and
 # verify finding an extra file, a file made a symlink, a file of another
-# size, and a file that is no longer the store's object.
+# size, and a file that is no longer the store's object; a release a failed
+# deploy ingested is no default rollback target.
 T=t_edges; . "$(dirname "$0")/../crash/lib.sh"
 export WANCTL_NO_FSYNC=1
 
@@ -73,5 +74,24 @@ cp -p "$live/$h" "$SCRATCH/keep2"; rm -f "$live/$h"
 head -c 10 "$SCRATCH/keep2" > "$live/$h"
 run 4 "$W" verify m --quick
 run 4 "$W" verify m
+# A release that a failed deploy ingested but never made live is no
+# rollback target (t_seq found rollback going to one): the first live
+# release replaced nothing, so a plain rollback refuses.
+cfg2="{\"source_models_path\":\"$SCRATCH/staging\",\"backup\":{\"before_deploy\":false},
+	\"validation\":{\"enabled\":false},\"models\":{\"m\":{\"source\":\"A\"}}}"
+wt_config "$SCRATCH/w2" "$(jq -c '.deployment.hooks.pre_switch = "exit 1"' <<<"$cfg2")"
+cd "$SCRATCH/w2"
+run_in "1 4" "$W" deploy m --source "$SCRATCH/staging/B"
+check "the failed deploy switched nothing" test ! -e production/m
+check "its release stayed in the store" test -d "production/.wanctl/releases/m/$B"
+wt_config "$SCRATCH/w2" "$cfg2"
+run 0 "$W" deploy m
+check "A live" test "$(current production m)" = "$A"
+run_in "1 2" "$W" rollback --model m
+err_has "no previous release"
+check "still A after the refused rollback" test "$(current production m)" = "$A"
+run 0 "$W" rollback --model m --to "$B"
+check "an explicit --to may still go there" test "$(current production m)" = "$B"
+
 cd "$SCRATCH"
 wt_done
