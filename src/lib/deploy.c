@@ -63,24 +63,6 @@ struct model_work {
 	bool switched;
 };
 
-/*
- * After a failed release_switch(): did the switch land anyway? The rename
- * can succeed and the fsync of the production folder after it fail; then
- * production already runs @id (durability unknown) and the caller must
- * treat the model as switched so that its undo puts the old release back
- * (found by tests/crash/t_faults.sh). Keeps the error message.
- */
-static bool switch_landed(struct wan_state *st, const char *model, const char *id, int err)
-{
-	char msg[1024], cur[WAN_RELEASE_ID_LEN + 1];
-	bool landed;
-
-	snprintf(msg, sizeof(msg), "%s", wan_errmsg());
-	landed = wan_release_current(st, model, cur, NULL) == 0 && !strcmp(cur, id);
-	wan_err(err, "%s", msg);
-	return landed;
-}
-
 int deploy_make_id(char *buf, size_t n)
 {
 	unsigned char r[2] = { 0, 0 };
@@ -603,7 +585,7 @@ int wan_deploy(struct wan_state *st, const struct wan_deploy_opts *o, json_t **r
 					   dep_id, m->name, m->to, m->from, rep)) < 0)
 			goto undo;
 		if ((err = release_switch(st, m->name, m->to)) < 0) {
-			m->switched = switch_landed(st, m->name, m->to, err);
+			m->switched = release_switch_landed(st, m->name, m->to, err);
 			goto undo;
 		}
 		m->switched = true;

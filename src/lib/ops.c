@@ -17,24 +17,6 @@
 #include <unistd.h>
 
 
-/*
- * After a failed release_switch(): did the switch land anyway? The rename
- * can succeed and the fsync of the production folder after it fail; then
- * production already runs @id (durability unknown) and the caller must
- * treat the model as switched so that its undo puts the old release back
- * (found by tests/crash/t_faults.sh). Keeps the error message.
- */
-static bool switch_landed(struct wan_state *st, const char *model, const char *id, int err)
-{
-	char msg[1024], cur[WAN_RELEASE_ID_LEN + 1];
-	bool landed;
-
-	snprintf(msg, sizeof(msg), "%s", wan_errmsg());
-	landed = wan_release_current(st, model, cur, NULL) == 0 && !strcmp(cur, id);
-	wan_err(err, "%s", msg);
-	return landed;
-}
-
 static json_t *col_text(sqlite3_stmt *q, int i)
 {
 	const unsigned char *t = sqlite3_column_text(q, i);
@@ -403,7 +385,7 @@ int wan_rollback(struct wan_state *st, const struct wan_rollback_opts *o, json_t
 		if (!strcmp(it->to, it->from))
 			continue;
 		if ((err = release_switch(st, it->model, it->to)) < 0) {
-			it->switched = switch_landed(st, it->model, it->to, err);
+			it->switched = release_switch_landed(st, it->model, it->to, err);
 			goto undo;
 		}
 		it->switched = true;

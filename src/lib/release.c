@@ -162,6 +162,24 @@ static int open_target(struct wan_state *st)
 	return fd;
 }
 
+/*
+ * After a failed release_switch(): did the switch land anyway? The rename
+ * can succeed and the fsync of the production folder after it fail; then
+ * production already runs id (durability unknown) and the caller must
+ * treat the model as switched so that its undo puts the old release back
+ * (found by tests/crash/t_faults.sh). Keeps the error message.
+ */
+bool release_switch_landed(struct wan_state *st, const char *model, const char *id, int err)
+{
+	char msg[1024], cur[WAN_RELEASE_ID_LEN + 1];
+	bool landed;
+
+	snprintf(msg, sizeof(msg), "%s", wan_errmsg());
+	landed = wan_release_current(st, model, cur, NULL) == 0 && !strcmp(cur, id);
+	wan_err(err, "%s", msg);
+	return landed;
+}
+
 int release_switch(struct wan_state *st, const char *model, const char *id)
 {
 	char text[WAN_PATH_MAX], tmpname[512], oldname[512];

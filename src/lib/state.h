@@ -26,6 +26,9 @@ int state_sweep_tmp(struct wan_state *st);
 
 /* release.c */
 int release_switch(struct wan_state *st, const char *model, const char *id);
+/* After a failed release_switch: whether production runs id anyway (the
+ * rename landed, a later fsync failed); the error message is kept. */
+bool release_switch_landed(struct wan_state *st, const char *model, const char *id, int err);
 int release_unlink(struct wan_state *st, const char *model);
 int release_exists(struct wan_state *st, const char *model, const char *id);
 /* Remove debris of interrupted switches in the target folder. */
