@@ -146,3 +146,18 @@ unchanged() {
 }
 
 . "$WT_LIB_DIR/inv.sh"
+
+# abc_base DIR: a workspace (DIR/wanctl.json, model m from staging A, no
+# backup before deploy, no validation) and three staging versions of
+# t2v-1.3B in $SCRATCH/staging: A, B (variant 1) and C (variant 2).
+abc_base() {
+	mkdir -p "$1"
+	cat > "$1/wanctl.json" <<JSON
+{"source_models_path":"$SCRATCH/staging","target_models_path":"production","backup_path":"backups",
+ "backup":{"before_deploy":false},"validation":{"enabled":false},
+ "models":{"m":{"source":"A"}}}
+JSON
+	"$MKF" "$SCRATCH/staging/A" t2v-1.3B >/dev/null
+	"$MKF" "$SCRATCH/staging/B" t2v-1.3B --variant 1 >/dev/null
+	"$MKF" "$SCRATCH/staging/C" t2v-1.3B --variant 2 >/dev/null
+}

@@ -33,15 +33,7 @@ if [ -n "${WANCTL_LONG:-}" ]; then SAMPLE=${FAULT_SAMPLE:-1000000}; ERRORS=${FAU
 OPS=${FAULT_OPS:-"open read write fsync rename link mkdir unlink symlink close"}
 
 base=$SCRATCH/base
-mkdir -p "$base"
-cat > "$base/wanctl.json" <<JSON
-{"source_models_path":"$SCRATCH/staging","target_models_path":"production","backup_path":"backups",
- "backup":{"before_deploy":false},"validation":{"enabled":false},
- "models":{"m":{"source":"A"}}}
-JSON
-"$MKF" "$SCRATCH/staging/A" t2v-1.3B >/dev/null
-"$MKF" "$SCRATCH/staging/B" t2v-1.3B --variant 1 >/dev/null
-"$MKF" "$SCRATCH/staging/C" t2v-1.3B --variant 2 >/dev/null
+abc_base "$base"
 cp -a "$base" "$SCRATCH/empty"
 (cd "$base" && "$W" deploy m >/dev/null 2>&1)
 A=$(current "$base/production" m)

@@ -23,15 +23,7 @@ ERRORS="EIO ENOSPC EDQUOT EROFS EINTR"
 [ -n "${WANCTL_LONG:-}" ] && { KILL_SAMPLE=${KILL_SAMPLE_LONG:-100000}; ERR_SAMPLE=${ERR_SAMPLE_LONG:-40}; }
 
 base=$SCRATCH/base
-mkdir -p "$base"
-cat > "$base/wanctl.json" <<JSON
-{"source_models_path":"$SCRATCH/staging","target_models_path":"production","backup_path":"backups",
- "backup":{"before_deploy":false},"validation":{"enabled":false},
- "models":{"m":{"source":"A"}}}
-JSON
-"$MKF" "$SCRATCH/staging/A" t2v-1.3B >/dev/null
-"$MKF" "$SCRATCH/staging/B" t2v-1.3B --variant 1 >/dev/null
-"$MKF" "$SCRATCH/staging/C" t2v-1.3B --variant 2 >/dev/null
+abc_base "$base"
 (cd "$base" && "$W" deploy m >/dev/null 2>&1)
 A=$(basename "$(readlink "$base/production/m")")
 (cd "$base" && "$W" deploy m --source "$SCRATCH/staging/B" >/dev/null 2>&1)
