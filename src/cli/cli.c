@@ -253,7 +253,7 @@ int cli_write_report(const char *path, json_t *report)
 		return wan_err(WAN_ENOMEM, "out of memory");
 	if ((err = wan_snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path, (long)getpid())) < 0)
 		goto out;
-	fd = xopen(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	fd = xopen(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
 	if (fd < 0) {
 		err = wan_err_sys(0, "cannot create '%s'", tmp);
 		goto out;

@@ -120,37 +120,6 @@ static void print_health(json_t *r)
 		printf("  no samples recorded (run 'wanctl monitor run' to record some)\n");
 }
 
-static int write_report(const char *path, json_t *r)
-{
-	char tmp[4096];
-	char *text = json_dumps(r, JSON_INDENT(2) | JSON_SORT_KEYS);
-	int fd, err = 0;
-
-	if (!text)
-		return wan_err(WAN_ENOMEM, "out of memory");
-	if ((err = wan_snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path, (long)getpid())) < 0)
-		goto out;
-	fd = xopen(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
-	if (fd < 0) {
-		err = wan_err_sys(0, "cannot create '%s'", tmp);
-		goto out;
-	}
-	if (xwrite(fd, text, strlen(text)) < 0 || xwrite(fd, "\n", 1) < 0 ||
-	    xfsync(fd) < 0) {
-		err = wan_err_sys(0, "cannot write '%s'", tmp);
-		xclose(fd);
-		unlink(tmp);
-		goto out;
-	}
-	if (xclose(fd) < 0 || xrename(tmp, path) < 0) {
-		err = wan_err_sys(0, "cannot write '%s'", path);
-		unlink(tmp);
-	}
-out:
-	free(text);
-	return err;
-}
-
 int cmd_health(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -229,7 +198,7 @@ int cmd_health(struct cli *cli, int argc, char **argv)
 	free(models);
 	if (err < 0)
 		return cli_fail(err);
-	if (report && (err = write_report(report, r)) < 0) {
+	if (report && (err = cli_write_report(report, r)) < 0) {
 		json_decref(r);
 		return cli_fail(err);
 	}
