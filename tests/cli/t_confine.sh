@@ -7,10 +7,7 @@
 T=t_confine; . "$(dirname "$0")/../crash/lib.sh"
 export WANCTL_NO_FSYNC=1
 cd "$SCRATCH"
-cat > wanctl.json <<JSON
-{"source_models_path":"staging","target_models_path":"production","backup_path":"backups",
- "backup":{"before_deploy":false}}
-JSON
+wt_config . '{"backup":{"before_deploy":false}}'
 mkdir -p outside
 echo "sentinel" > outside/sentinel
 mkdir -p outside/dir && echo keep > outside/dir/keep

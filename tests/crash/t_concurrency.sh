@@ -11,10 +11,7 @@ unset WANCTL_NO_FSYNC
 ROUNDS=${ROUNDS:-3}
 [ -n "${WANCTL_LONG:-}" ] && ROUNDS=20
 cd "$SCRATCH"
-cat > wanctl.json <<JSON
-{"source_models_path":"staging","target_models_path":"production","backup_path":"backups",
- "backup":{"before_deploy":false}}
-JSON
+wt_config . '{"backup":{"before_deploy":false}}'
 "$MKF" staging/A t2v-1.3B >/dev/null
 "$MKF" staging/B t2v-1.3B --variant 1 >/dev/null
 "$W" deploy m --source staging/A >/dev/null 2>&1 && ok || bad "deploy A"

@@ -7,10 +7,7 @@ T=t_fsize; . "$(dirname "$0")/lib.sh"
 . "$WT_LIB_DIR/inv.sh"
 export WANCTL_NO_FSYNC=1
 cd "$SCRATCH"
-cat > wanctl.json <<JSON
-{"source_models_path":"staging","target_models_path":"production","backup_path":"backups",
- "backup":{"before_deploy":false}}
-JSON
+wt_config . '{"backup":{"before_deploy":false}}'
 "$MKF" staging/m t2v-1.3B >/dev/null
 "$W" deploy m >/dev/null 2>&1 && ok || bad "first deploy"
 A=$(basename "$(readlink production/m)")
