@@ -633,6 +633,92 @@ static void progress_add(struct bk_progress *p, uint64_t n)
 }
 
 /*
+ * Frame hand-over between pipeline threads, shared by the encoder and the
+ * decoder: frame i goes through slot i % nslots; a producer may fill the
+ * slot only when it is free and its turn has come (next == i), the
+ * consumer takes it when it is ready and frees it for frame i + nslots.
+ * stop wakes and ends every waiting producer.
+ */
+struct handoff {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+};
+
+struct hslot {
+	uint32_t next;              /* frame that may use this slot next */
+	int state;                  /* 0 free, 1 ready */
+	int err;
+	char msg[1024];
+};
+
+static void handoff_init(struct handoff *h)
+{
+	pthread_mutex_init(&h->mu, NULL);
+	pthread_cond_init(&h->cv, NULL);
+	h->stop = false;
+}
+
+static void handoff_destroy(struct handoff *h)
+{
+	pthread_mutex_destroy(&h->mu);
+	pthread_cond_destroy(&h->cv);
+}
+
+/* Producer: wait until slot s may take frame i; false when stopped. */
+static bool handoff_claim(struct handoff *h, struct hslot *s, uint32_t i)
+{
+	bool stop;
+
+	pthread_mutex_lock(&h->mu);
+	while ((s->next != i || s->state != 0) && !h->stop)
+		pthread_cond_wait(&h->cv, &h->mu);
+	stop = h->stop;
+	pthread_mutex_unlock(&h->mu);
+	return !stop;
+}
+
+/* Producer: the slot holds its frame, or the error err (message kept). */
+static void handoff_publish(struct handoff *h, struct hslot *s, int err)
+{
+	pthread_mutex_lock(&h->mu);
+	s->err = err;
+	if (err)
+		snprintf(s->msg, sizeof(s->msg), "%s", wan_errmsg());
+	s->state = 1;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* Consumer: wait for frame i in slot s; its producer's error, or 0. */
+static int handoff_take(struct handoff *h, struct hslot *s, uint32_t i)
+{
+	pthread_mutex_lock(&h->mu);
+	while (s->next != i || s->state != 1)
+		pthread_cond_wait(&h->cv, &h->mu);
+	pthread_mutex_unlock(&h->mu);
+	return s->err ? wan_err(s->err, "%s", s->msg) : 0;
+}
+
+/* Consumer: done with frame i; the slot waits for frame i + nslots. */
+static void handoff_release(struct handoff *h, struct hslot *s, uint32_t nslots)
+{
+	pthread_mutex_lock(&h->mu);
+	s->state = 0;
+	s->next += nslots;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+}
+
+static void handoff_stop(struct handoff *h)
+{
+	pthread_mutex_lock(&h->mu);
+	h->stop = true;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+}
+
+/*
  * The encoder is a two-stage pipeline: a reader thread reads frame k+1,
  * hashes it and builds its byte planes while the caller's thread has zstd
  * (with its own worker threads) compress frame k and writes it. Two slots,
@@ -644,9 +730,7 @@ struct enc_slot {
 	size_t n;
 	uint64_t off;
 	struct grow segs;
-	int state;                  /* 0 free, 1 ready */
-	int err;
-	char msg[1024];
+	struct hslot h;
 };
 
 struct enc {
@@ -658,9 +742,7 @@ struct enc {
 	size_t nrg, ri;
 	struct wan_sha256 h;
 	struct enc_slot slot[2];
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool stop;
+	struct handoff ho;
 };
 
 /* Read the frame at off into s, hash it, lay out its byte planes. */
@@ -723,26 +805,14 @@ static void *enc_reader(void *arg)
 	struct enc *e = arg;
 	uint64_t off = 0;
 
-	for (unsigned k = 0; off < e->size; k++) {
+	for (uint32_t k = 0; off < e->size; k++) {
 		struct enc_slot *s = &e->slot[k % 2];
-		bool stop;
 		int err;
 
-		pthread_mutex_lock(&e->mu);
-		while (s->state != 0 && !e->stop)
-			pthread_cond_wait(&e->cv, &e->mu);
-		stop = e->stop;
-		pthread_mutex_unlock(&e->mu);
-		if (stop)
+		if (!handoff_claim(&e->ho, &s->h, k))
 			break;
 		err = enc_prepare(e, s, off);
-		pthread_mutex_lock(&e->mu);
-		s->err = err;
-		if (err)
-			snprintf(s->msg, sizeof(s->msg), "%s", wan_errmsg());
-		s->state = 1;
-		pthread_cond_broadcast(&e->cv);
-		pthread_mutex_unlock(&e->mu);
+		handoff_publish(&e->ho, &s->h, err);
 		if (err)
 			break;
 		off += s->n;
@@ -775,8 +845,10 @@ int bk_encode(int in, uint64_t size, const char *name, const char *path,
 	e.fr = o->frame ? o->frame : BK_FRAME_RAW;
 	if (e.fr > BK_FRAME_MAX)
 		e.fr = BK_FRAME_MAX;
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
 		e.slot[i].segs.elsize = sizeof(struct bk_seg);
+		e.slot[i].h.next = (uint32_t)i;
+	}
 	if (!o->plain && is_safetensors(path) && size >= 8 &&
 	    (err = plane_ranges(in, size, name, &e.rg, &e.nrg)) < 0)
 		return err;
@@ -809,8 +881,7 @@ int bk_encode(int in, uint64_t size, const char *name, const char *path,
 		goto out;
 	hashing = true;
 	posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
-	pthread_mutex_init(&e.mu, NULL);
-	pthread_cond_init(&e.cv, NULL);
+	handoff_init(&e.ho);
 	if (threaded) {
 		if (pthread_create(&reader, NULL, enc_reader, &e) != 0) {
 			err = wan_err(WAN_ENOMEM, "cannot start a thread");
@@ -826,14 +897,8 @@ int bk_encode(int in, uint64_t size, const char *name, const char *path,
 		size_t zr;
 
 		if (threaded) {
-			pthread_mutex_lock(&e.mu);
-			while (s->state != 1)
-				pthread_cond_wait(&e.cv, &e.mu);
-			pthread_mutex_unlock(&e.mu);
-			if (s->err) {
-				err = wan_err(s->err, "%s", s->msg);
+			if ((err = handoff_take(&e.ho, &s->h, (uint32_t)k)) < 0)
 				goto out_sync;
-			}
 		} else if ((err = enc_prepare(&e, s, 0)) < 0) {
 			goto out_sync;
 		}
@@ -870,10 +935,7 @@ int bk_encode(int in, uint64_t size, const char *name, const char *path,
 			xwriteback(out, window, BK_WRITEBACK);
 		}
 		progress_add(p, s->n);
-		pthread_mutex_lock(&e.mu);
-		s->state = 0;
-		pthread_cond_broadcast(&e.cv);
-		pthread_mutex_unlock(&e.mu);
+		handoff_release(&e.ho, &s->h, 2);
 	}
 	if (started) {
 		pthread_join(reader, NULL);
@@ -891,14 +953,10 @@ int bk_encode(int in, uint64_t size, const char *name, const char *path,
 	err = write_index(out, size, digest, *codec, &frames, &segs, stored);
 out_sync:
 	if (started) {
-		pthread_mutex_lock(&e.mu);
-		e.stop = true;
-		pthread_cond_broadcast(&e.cv);
-		pthread_mutex_unlock(&e.mu);
+		handoff_stop(&e.ho);
 		pthread_join(reader, NULL);
 	}
-	pthread_mutex_destroy(&e.mu);
-	pthread_cond_destroy(&e.cv);
+	handoff_destroy(&e.ho);
 out:
 	if (hashing)
 		wan_sha256_release(&e.h);
@@ -924,17 +982,13 @@ out:
  * parallel (frame i goes to worker i % threads) and put their bytes back
  * in order, while the caller's thread takes the frames in file order,
  * hashes them and writes them. Frames are handed over in threads + 1
- * slots; slot i % nslots may take frame i only once frame i - nslots has
- * been consumed (slot.next == i). Memory: per worker one compressed-side
+ * slots (struct handoff). Memory: per worker one compressed-side
  * buffer, one frame, half a frame of scratch and a zstd context; per slot
  * one frame.
  */
 struct dec_slot {
 	uint8_t *buf;               /* the frame's original bytes */
-	uint32_t next;              /* frame that may use this slot next */
-	int state;                  /* 0 free, 1 ready */
-	int err;
-	char msg[1024];
+	struct hslot h;
 };
 
 struct dec_worker {
@@ -953,9 +1007,7 @@ struct dec {
 	unsigned nworkers, nslots;
 	struct dec_worker *w;
 	struct dec_slot *slot;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool stop;
+	struct handoff ho;
 };
 
 /* Decompress frame i with worker w and undo its byte planes into s->buf. */
@@ -1030,24 +1082,12 @@ static void *dec_thread(void *arg)
 
 	for (uint32_t i = w->id; i < c->ix->nframes; i += c->nworkers) {
 		struct dec_slot *s = &c->slot[i % c->nslots];
-		bool stop;
 		int err;
 
-		pthread_mutex_lock(&c->mu);
-		while ((s->next != i || s->state != 0) && !c->stop)
-			pthread_cond_wait(&c->cv, &c->mu);
-		stop = c->stop;
-		pthread_mutex_unlock(&c->mu);
-		if (stop)
+		if (!handoff_claim(&c->ho, &s->h, i))
 			break;
 		err = dec_frame(w, s, i);
-		pthread_mutex_lock(&c->mu);
-		s->err = err;
-		if (err)
-			snprintf(s->msg, sizeof(s->msg), "%s", wan_errmsg());
-		s->state = 1;
-		pthread_cond_broadcast(&c->cv);
-		pthread_mutex_unlock(&c->mu);
+		handoff_publish(&c->ho, &s->h, err);
 		if (err)
 			break;
 	}
@@ -1084,7 +1124,7 @@ int bk_decode(int fd, const struct bk_index *ix, const char *name, int out, unsi
 	if (!c.w || !c.slot)
 		goto oom;
 	for (unsigned k = 0; k < c.nslots; k++) {
-		c.slot[k].next = k;
+		c.slot[k].h.next = k;
 		if (!(c.slot[k].buf = malloc((size_t)maxraw + 1)))
 			goto oom;
 	}
@@ -1106,8 +1146,7 @@ int bk_decode(int fd, const struct bk_index *ix, const char *name, int out, unsi
 		goto out;
 	hashing = true;
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	pthread_mutex_init(&c.mu, NULL);
-	pthread_cond_init(&c.cv, NULL);
+	handoff_init(&c.ho);
 	sync = true;
 	if (threaded) {
 		for (unsigned k = 0; k < c.nworkers; k++) {
@@ -1123,14 +1162,8 @@ int bk_decode(int fd, const struct bk_index *ix, const char *name, int out, unsi
 		struct dec_slot *s = &c.slot[i % c.nslots];
 
 		if (threaded) {
-			pthread_mutex_lock(&c.mu);
-			while (s->next != i || s->state != 1)
-				pthread_cond_wait(&c.cv, &c.mu);
-			pthread_mutex_unlock(&c.mu);
-			if (s->err) {
-				err = wan_err(s->err, "%s", s->msg);
+			if ((err = handoff_take(&c.ho, &s->h, i)) < 0)
 				goto out;
-			}
 		} else if ((err = dec_frame(&c.w[0], s, i)) < 0) {
 			goto out;
 		}
@@ -1144,11 +1177,7 @@ int bk_decode(int fd, const struct bk_index *ix, const char *name, int out, unsi
 			xwriteback(out, window, BK_WRITEBACK);
 		}
 		progress_add(p, f->raw);
-		pthread_mutex_lock(&c.mu);
-		s->state = 0;
-		s->next = i + c.nslots;
-		pthread_cond_broadcast(&c.cv);
-		pthread_mutex_unlock(&c.mu);
+		handoff_release(&c.ho, &s->h, c.nslots);
 	}
 	wan_sha256_final_hex(&h, hex);
 	hashing = false;
@@ -1160,15 +1189,11 @@ oom:
 	err = wan_err(WAN_ENOMEM, "out of memory decoding '%s'", name);
 out:
 	if (sync) {
-		pthread_mutex_lock(&c.mu);
-		c.stop = true;
-		pthread_cond_broadcast(&c.cv);
-		pthread_mutex_unlock(&c.mu);
+		handoff_stop(&c.ho);
 		for (unsigned k = 0; k < c.nworkers; k++)
 			if (c.w[k].started)
 				pthread_join(c.w[k].th, NULL);
-		pthread_mutex_destroy(&c.mu);
-		pthread_cond_destroy(&c.cv);
+		handoff_destroy(&c.ho);
 	}
 	if (hashing)
 		wan_sha256_release(&h);
