@@ -6,7 +6,9 @@
 # kill: `backup verify` (full re-hash) is clean, every object under its
 # final name is a complete zstd stream, and nothing but tmp/ holds debris.
 # At the end every release backs up to completion and restores byte for
-# byte. Quick mode: 6 runs; WANCTL_LONG=1: 24.
+# byte, and `backup restore` into the store is killed at its writes,
+# fsyncs and links (store objects stay intact, the next restore and a
+# rollback to the release work). Quick mode: 6 runs; WANCTL_LONG=1: 24.
 T=t_kill_backup
 . "$(dirname "$0")/lib.sh"
 unset WANCTL_NO_FSYNC
@@ -89,5 +91,45 @@ run 0 "$W" --json backup verify
 jq_is .ok true
 jq_is .snapshots 3
 check "tmp/ swept by the completed runs" test -z "$(ls -A "$B/tmp")"
+
+# Restore into the store, killed: the objects only release v0 has are
+# deleted from the store, then `backup restore` (which decodes straight
+# into a store temp file and publishes it) dies at a write, fsync or link.
+# After recovery every store object still hashes to its name and tmp/ is
+# empty; the next restore completes and rollback to v0 gives its bytes.
+S=$D/production/.wanctl
+store_ok() {
+	local f n rc=0
+	while IFS= read -r -d '' f; do
+		n=$(basename "$(dirname "$f")")$(basename "$f")
+		[ "$(sha256sum "$f" | cut -c1-64)" = "$n" ] || { echo "store object $f is damaged" >&2; rc=1; }
+	done < <(find "$S/objects/sha256" -type f -print0)
+	[ -z "$(ls -A "$S/tmp")" ] || { echo "store tmp/ not empty: $(ls "$S/tmp")" >&2; rc=1; }
+	return $rc
+}
+only_v0() {
+	jq -r '.files[].sha256' "$S/releases/$M/${REL[0]}.json" | sort -u >"$SCRATCH/s0"
+	jq -r '.files[].sha256' "$S/releases/$M/${REL[2]}.json" | sort -u >"$SCRATCH/s2"
+	comm -23 "$SCRATCH/s0" "$SCRATCH/s2"
+}
+RPOINTS=(write:1 write:3 fsync:1 fsync:2 link:1)
+rkilled=0
+for point in "${RPOINTS[@]}"; do
+	for sha in $(only_v0); do
+		rm -f "$S/objects/sha256/${sha:0:2}/${sha:2}"
+	done
+	rc=0
+	WANCTL_FAULT=$point:kill "$W" -q backup restore $M --release "${REL[0]}" >/dev/null 2>&1 || rc=$?
+	[ "$rc" -eq 137 ] && rkilled=$((rkilled + 1))
+	"$W" -q status >/dev/null 2>&1 || true          # recovery sweeps tmp/
+	check "restore into the store killed at $point (exit $rc): store objects intact" store_ok
+done
+check "the restores were killed ($rkilled of ${#RPOINTS[@]})" test "$rkilled" -ge 4
+run 0 "$W" backup restore $M --release "${REL[0]}"
+check "every object of v0 is back" test -z "$(for sha in $(only_v0); do
+	[ -e "$S/objects/sha256/${sha:0:2}/${sha:2}" ] || echo "$sha"; done)"
+run 0 "$W" rollback --model $M --to "${REL[0]}"
+check "rollback to the restored release gives its bytes" same_tree "$D/production/$M" "$SCRATCH/v0"
+check "store clean after the restores" store_ok
 
 wt_done
