@@ -125,6 +125,18 @@ for point in "${RPOINTS[@]}"; do
 	check "restore into the store killed at $point (exit $rc): store objects intact" store_ok
 done
 check "the restores were killed ($rkilled of ${#RPOINTS[@]})" test "$rkilled" -ge 4
+# A full disk or an I/O error while restoring: a clean error, nothing left.
+for point in write:2:ENOSPC fsync:1:EIO; do
+	for sha in $(only_v0); do
+		rm -f "$S/objects/sha256/${sha:0:2}/${sha:2}"
+	done
+	WANCTL_FAULT=$point run 1 "$W" backup restore $M --release "${REL[0]}"
+	case $point in
+	*ENOSPC) err_has "No space left" ;;
+	*) err_has "Input/output error" ;;
+	esac
+	check "restore failing with $point leaves the store clean (no recovery run)" store_ok
+done
 run 0 "$W" backup restore $M --release "${REL[0]}"
 check "every object of v0 is back" test -z "$(for sha in $(only_v0); do
 	[ -e "$S/objects/sha256/${sha:0:2}/${sha:2}" ] || echo "$sha"; done)"
