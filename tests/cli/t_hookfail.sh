@@ -136,4 +136,43 @@ if command -v strace >/dev/null && strace -f -qq -o /dev/null true 2>/dev/null; 
 else
 	echo "$T: strace cannot trace here: the ingest-time limit is not checked"
 fi
+
+# --- a hook that traps SIGTERM and exits 0 after its time is up still
+# timed out; an empty hook is a configuration error (null is none);
+# max_deployment_time 0 is no limit (SPEC: "null or 0 means no limit").
+run 0 "$W" rollback --model m --to "$A"
+cfg trap.json '.deployment.hooks.pre_switch = "trap \"exit 0\" TERM; sleep 30 & wait" | .deployment.hooks.timeout_seconds = 1'
+run 4 "$W" --config trap.json --json deploy m --source "$S/B"
+jq_is '.error | test("pre_switch hook for .m. timed out \\(exit status 0\\)")' true
+check "trapped timeout: still A" test "$(current production m)" = "$A"
+cfg empty.json '.deployment.hooks.pre_switch = ""'
+run 2 "$W" --config empty.json deploy m --source "$S/B"
+err_has "deployment.hooks.pre_switch: must not be empty (use null for none)"
+cfg nolimit.json '.deployment.max_deployment_time = 0 | .deployment.hooks.pre_switch = null |
+	.deployment.hooks.post_switch = "sleep 1.2" | .validation.scan_tensors = false'
+run 0 "$W" --config nolimit.json --json deploy m --source "$S/B"
+jq_is .status completed
+jq_is '[.report.checks[] | select(.id == "tensors.finite" or .id == "deployment.hook")] | length' 0
+check "no limit: on B" test "$(current production m)" = "$B"
+
+# --- the smoke command slower than the previous release's by more than
+# validation.max_regression_percent: rolled back (deploy.c reads the
+# previous release's smoke_seconds).
+smoke() { jq --arg c "$1" '.validation = {"enabled":true,"min_ram_gb":1,"disk_margin_percent":0,
+	"inference_command":$c,"max_regression_percent":20}' wanctl.json; }
+smoke "sleep 0.2; echo ok > {output}" > fast.json
+smoke "sleep 1.5; echo ok > {output}" > slowsmoke.json
+run 0 "$W" deploy m --source "$S/C"
+run_in "0 4" "$W" --config fast.json --json deploy m --source "$S/A"
+if [ "$WT_RC" = 4 ] && grep -q "validation failed: .*production untouched" "$SCRATCH/err"; then
+	echo "$T: this machine fails the pre-deployment checks ($(tail -c 200 "$SCRATCH/err")): smoke regression not checked"
+else
+	check "the first smoke run passed" test "$WT_RC" = 0
+	check "smoke run: on A" test "$(current production m)" = "$A"
+	run 4 "$W" --config slowsmoke.json --json deploy m --source "$S/B"
+	jq_is .status rolled_back
+	jq_is '[.report.checks[] | select(.id == "inference.smoke") | .status] | join(",")' fail
+	check "slower smoke: back on A" test "$(current production m)" = "$A"
+	check "INV after the smoke regression" inv_check "$SCRATCH/w/production" "m=$A"
+fi
 wt_done

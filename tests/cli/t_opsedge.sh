@@ -62,6 +62,9 @@ err_has "; production unchanged"
 check "five listed, then ', ...'" grep -qE "used: 7 [^:]*: ('[^']+' \([a-z ]+\), ){5}\.\.\.; production" "$SCRATCH/err"
 check "refused: still G2" test "$(current production g)" = "$G2"
 check "the refusal changed nothing in production" unchanged "$P" "$before"
+# releases still lists G1; none of its bytes are in the store.
+run 0 "$W" --json releases g
+jq_is "[.releases[] | select(.id == \"$G1\") | .unique_bytes] | .[0]" 0
 # Two missing: both listed, no ", ...".
 for s in $(jq -r '.files[2:][].sha256' "$R/g/$G1.json"); do mv "$SCRATCH/saved/$s" "$(obj "$s")"; done
 run 1 "$W" rollback --model g
@@ -92,6 +95,19 @@ run 1 "$W" rollback --model g
 err_has "'f4.txt' is missing from its tree; production unchanged"
 ln "$SCRATCH/f4.keep" "$R/g/$G1/f4.txt"
 
+# --- the target's manifest gone (tree there), the tree gone (manifest
+# there): not in the store either way.
+mv "$R/g/$G1.json" "$SCRATCH/G1.json"
+run 1 "$W" rollback --model g --to "$G1"
+err_has "release $G1 of 'g' is not in the store"
+mv "$SCRATCH/G1.json" "$R/g/$G1.json"
+mv "$R/g/$G1" "$SCRATCH/G1.tree"
+run 1 "$W" rollback --model g --to "$G1"
+err_has "release $G1 of 'g' is not in the store"
+run 0 "$W" --json releases g
+jq_is "[.releases[].id] | index(\"$G1\")" null
+mv "$SCRATCH/G1.tree" "$R/g/$G1"
+
 # --- a full id that neither the store nor the backup repository has.
 run 1 "$W" rollback --model g --to 0123456789abcdef
 err_has "release 0123456789abcdef of 'g' is not in the store"
@@ -114,6 +130,8 @@ run 0 "$W" --json list --model nosuch
 jq_is '.deployments | length' 0
 run 1 "$W" releases nosuch
 err_has "'nosuch' has no releases in the store"
+run_in "1 2" "$W" releases ../g
+err_has "../g"
 run 0 "$W" --json releases g
 jq_is '[.releases[] | select(.current) | .id] | join(",")' "$G1"
 jq '.monitoring.alert_rules = [{name: "Up", metric: "wanctl_model_available", comparison: ">",
@@ -175,6 +193,8 @@ mkdir -p "$OBJ/ab"
 echo x > "$OBJ/ab/$stray62"
 echo x > "$OBJ/abc/$(printf 'a%.0s' $(seq 62))"
 echo x > "$R/.hidden/x"
+echo notes > "$R/m/notes.txt"
+echo notes > "$R/m/0123456789abcdef.txt"
 # One unreferenced object with a proper name.
 orphan=$(printf 'orphan' | sha256sum | cut -c1-64)
 mkdir -p "$OBJ/${orphan:0:2}"
@@ -197,8 +217,11 @@ check "stray name in objects/zz kept" test -f "$OBJ/zz/$stray62"
 check "non-hex 62-char name kept" test -f "$OBJ/ab/$stray62"
 check "3-letter folder in objects kept" test -d "$OBJ/abc"
 check "hidden folder in releases kept" test -f "$R/.hidden/x"
+check "stray files in releases/m kept" test -f "$R/m/notes.txt" -a -f "$R/m/0123456789abcdef.txt"
+run 0 "$W" --json releases m
+jq_is '.releases | length' 2
 run 0 "$W" verify
-rm -rf "$OBJ/zz" "$OBJ/abc" "$R/.hidden" "$OBJ/ab/$stray62"
+rm -rf "$OBJ/zz" "$OBJ/abc" "$R/.hidden" "$OBJ/ab/$stray62" "$R/m/notes.txt" "$R/m/0123456789abcdef.txt"
 check "INV after gc" inv_check "$P" "m=$C" "g=$(current production g)"
 
 # A corrupt manifest stops gc before any object is deleted.

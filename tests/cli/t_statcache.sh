@@ -107,5 +107,77 @@ if [ "$WT_RC" = 4 ] && grep -q "inode differs" "$SCRATCH/out"; then
 else
 	check "quick verify passes after the object came back" test "$WT_RC" = 0
 fi
-check "INV at the end" inv_check "$P" "m=$A"
+check "INV at the end of the cache checks" inv_check "$P" "m=$A"
+
+# An object of the wrong size in the store (replaced by other bytes): it
+# does not count as present, and publishing the same content again finds
+# the damage and says so instead of trusting the name.
+rm -f "$obj"; echo "not the object" > "$obj"; chmod 444 "$obj"
+check "wrong-size object: copied again" test "$(to_copy)" = "$fsize"
+run 1 "$W" --json deploy m --rehash
+jq_is '.error | test("store object .* exists with [0-9]+ bytes instead of '"$fsize"': the store is damaged")' true
+check "damaged store: still A" test "$(current production m)" = "$A"
+# Repaired by hand: the release's own inode is the object again.
+rm -f "$obj"; ln "$P/.wanctl/releases/m/$A/config.json" "$obj"
+run 0 "$W" verify m --quick
+check "INV after the repair" inv_check "$P" "m=$A"
+
+# A staging file replaced between the listing and its copy (same size, new
+# inode) is refused: the first store link is held 1.5 s by strace while
+# the file is swapped (once the deployment says "ingesting"); one worker,
+# largest file first, so config.json comes later. Production untouched.
+if command -v strace >/dev/null && strace -f -qq -o /dev/null true 2>/dev/null; then
+	"$MKF" "$SCRATCH/staging/R" t2v-1.3B --variant 5 >/dev/null
+	jq '.deployment.workers = 1' wanctl.json > one.json
+	g=$SCRATCH/staging/R/config.json
+	# Swap once the deployment is recorded as ingesting (the listing is done).
+	( for _ in $(seq 200); do
+		[ "$(sqlite3 -cmd '.timeout 2000' "$DB" "SELECT count(*) FROM deployments WHERE status = 'ingesting'" 2>/dev/null)" = 1 ] && break
+		sleep 0.02
+	  done
+	  cp -p "$g" "$g.new"; mv "$g.new" "$g" ) &
+	swap=$!
+	WT_CLEANUP+=("kill $swap 2>/dev/null")
+	run 1 strace -f -qq -o /dev/null -e trace=linkat -e inject=linkat:delay_exit=1500000:when=1 \
+		"$W" --config one.json --json deploy m --source "$SCRATCH/staging/R"
+	wait $swap || true
+	jq_is '.error | test("staging file .*/R/config.json. changed since it was listed")' true
+	check "swap refused: still A" test "$(current production m)" = "$A"
+	check "INV after the refused swap" inv_check "$P" "m=$A"
+else
+	echo "$T: strace cannot trace here: the listing/copy race is not checked"
+fi
+
+# A staging folder that is now another filesystem at the same path (a bind
+# mount of a copy on a loop-mounted ext4): another device, so nothing is
+# trusted. Root and loop devices only.
+X=$SCRATCH/staging/X
+if [ "$(id -u)" = 0 ] && command -v findmnt >/dev/null && command -v mkfs.ext4 >/dev/null &&
+   losetup -f >/dev/null 2>&1; then
+	cp -a "$A_DIR" "$X"
+	jq '.models.x = {"source":"X"}' wanctl.json > x.json
+	run 0 "$W" --config x.json deploy x
+	"$W" --config x.json --json deploy --dry-run x > "$SCRATCH/plan" 2>/dev/null
+	check "x cached" test "$(jq -r '.models[0].to_copy' "$SCRATCH/plan")" = 0
+	truncate -s 64M "$SCRATCH/x.img"
+	mkdir -p "$SCRATCH/xm"
+	if mkfs.ext4 -q -F "$SCRATCH/x.img" 2>/dev/null && mount -o loop "$SCRATCH/x.img" "$SCRATCH/xm" 2>/dev/null; then
+		WT_CLEANUP+=("mountpoint -q '$X' && umount -l '$X'" "mountpoint -q '$SCRATCH/xm' && umount -l '$SCRATCH/xm'")
+		cp -a "$X/." "$SCRATCH/xm/"
+		mount --bind "$SCRATCH/xm" "$X"
+		case $(findmnt -n -o SOURCE "$X") in
+		/dev/loop*)
+			"$W" --config x.json --json deploy --dry-run x > "$SCRATCH/plan" 2>/dev/null
+			check "another device: everything read again" test "$(jq -r '.models[0].to_copy' "$SCRATCH/plan")" = "$total"
+			run 0 "$W" --config x.json --json deploy x
+			jq_is '.models[0].unchanged' true ;;
+		*) bad "$X is not the loop mount" ;;
+		esac
+		umount "$X"; umount "$SCRATCH/xm"
+	else
+		echo "$T: no loop mount here: the device check is not exercised"
+	fi
+else
+	echo "$T: not root or no loop device: the device check is not exercised"
+fi
 wt_done

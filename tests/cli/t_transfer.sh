@@ -1,7 +1,8 @@
 #!/bin/bash
 # Transfer modes (store.c ingest_one, --transfer / deployment.transfer):
 #  - copy: store objects are new inodes, staging untouched; any worker
-#    count (1, more than the files) gives the same release;
+#    count (1, more than the files) gives the same release; a file larger
+#    than the 64 MiB write-back window;
 #  - auto on a filesystem without reflinks: falls back to copying;
 #  - reflink forced where FICLONE fails: exit 1 naming the file and saying
 #    a reflink filesystem is needed; production untouched, tmp/ empty;
@@ -38,6 +39,15 @@ run 0 "$W" --config w64.json --json deploy m --transfer copy --source "$S/B" --r
 B=$(current production m)
 run 0 "$W" rollback --model m
 check "INV after copy deploys" inv_check "$P" "m=$A"
+
+# A file larger than the ingest's 64 MiB write-back window (sparse: cheap
+# to make, read as zeros): copied whole, hashed right.
+mkdir -p "$S/big"
+truncate -s 70M "$S/big/weights.bin"
+run 0 "$W" --json deploy big --source "$S/big" --transfer copy
+check "70 MiB object with the right hash" test -f "$(obj_of "$P" "$S/big/weights.bin")"
+check "its size" test "$(stat -c %s "$(obj_of "$P" "$S/big/weights.bin")")" = $((70 << 20))
+run 0 "$W" verify big
 
 # --- auto and reflink on this folder's filesystem.
 "$MKF" "$S/D" t2v-1.3B --variant 3 >/dev/null
