@@ -38,18 +38,42 @@ static void report(void)
 }
 
 /*
- * Failing stops at exit, after wanctl's own exit handlers: stop_failing is
- * registered with atexit when the first failure is injected, so it runs
- * before the handlers registered earlier, among them the dynamic linker's
- * destructors (gcov's counter dump in coverage builds crashes on a NULL
- * malloc, and its counters would be lost).
+ * Counting and failing stop when main() returns or exit() is called, after
+ * wanctl's own exit handlers and before the dynamic linker's destructors
+ * (gcov's counter dump in coverage builds crashes on a NULL malloc, and its
+ * allocations must not count as wanctl's). An atexit() handler registered
+ * by this library's constructor would run after those destructors, since
+ * __libc_start_main registers the linker's later; so main itself is
+ * wrapped, and the handler is registered first thing inside it: it runs
+ * last of the handlers registered in main, first of the rest.
  */
-static int registered;
 static __thread int in_shim;
+typedef int (*main_fn)(int, char **, char **);
+static main_fn real_main;
 
-static void stop_failing(void)
+static void at_main_exit(void)
 {
-	fail_at = 0;
+	ready = 0;
+	report();
+}
+
+static int wrapped_main(int argc, char **argv, char **envp)
+{
+	in_shim = 1;
+	atexit(at_main_exit);
+	in_shim = 0;
+	return real_main(argc, argv, envp);
+}
+
+int __libc_start_main(main_fn main, int argc, char **argv, void (*init)(void),
+		      void (*fini)(void), void (*rtld_fini)(void), void *stack_end)
+{
+	int (*real)(main_fn, int, char **, void (*)(void), void (*)(void),
+		    void (*)(void), void *);
+
+	*(void **)&real = dlsym(RTLD_NEXT, "__libc_start_main");
+	real_main = main;
+	return real(wrapped_main, argc, argv, init, fini, rtld_fini, stack_end);
 }
 
 __attribute__((constructor)) static void init(void)
@@ -57,10 +81,8 @@ __attribute__((constructor)) static void init(void)
 	const char *a = getenv("FAILMALLOC_AT"), *c = getenv("FAILMALLOC_COUNT");
 	fail_at = a ? strtoul(a, NULL, 10) : 0;
 	persist = getenv("FAILMALLOC_PERSIST") != NULL;
-	if (c && strlen(c) < sizeof(count_file)) {
+	if (c && strlen(c) < sizeof(count_file))
 		memcpy(count_file, c, strlen(c) + 1);
-		atexit(report);
-	}
 	ready = 1;
 }
 
@@ -72,13 +94,6 @@ static int should_fail(void)
 	n = atomic_fetch_add(&calls, 1) + 1;
 	if (!fail_at)
 		return 0;
-	if (n >= fail_at && !registered) {
-		/* atexit may allocate: that allocation is neither counted nor failed. */
-		registered = 1;
-		in_shim = 1;
-		atexit(stop_failing);
-		in_shim = 0;
-	}
 	return n == fail_at || (persist && n > fail_at);
 }
 
