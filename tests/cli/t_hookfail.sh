@@ -124,7 +124,7 @@ check "INV after max_deployment_time (switch)" inv_check "$SCRATCH/w/production"
 "$MKF" "$S/D" t2v-1.3B --variant 3 >/dev/null
 if command -v strace >/dev/null && strace -f -qq -o /dev/null true 2>/dev/null; then
 	cfg slowin.json '.deployment.max_deployment_time = 1'
-	run 1 strace -f -qq -o /dev/null -e trace=linkat -e inject=linkat:delay_exit=1500000:when=1 \
+	run 1 env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -qq -o /dev/null -e trace=linkat -e inject=linkat:delay_exit=1500000:when=1 \
 		"$W" --config slowin.json --json deploy m --source "$S/D"
 	jq_is .status failed
 	jq_is .error "deployment exceeded max_deployment_time (1s) before the switch; production untouched"

@@ -16,7 +16,9 @@
 #  - gc: --dry-run changes nothing and says what it would remove,
 #    keep_releases 0 still keeps the current and previous releases, stray
 #    names in objects/ and releases/ are left alone, an unreferenced object
-#    is removed, a corrupt manifest stops gc before it deletes anything.
+#    is removed, a corrupt manifest stops gc before it deletes anything;
+#  - releases with its database row missing; rollback restoring a lost
+#    object, then a lost tree and manifest, from the backup repository.
 T=t_opsedge; . "$(dirname "$0")/../crash/lib.sh"
 export WANCTL_NO_FSYNC=1
 abc_base "$SCRATCH/w"
@@ -94,6 +96,13 @@ rm -f "$R/g/$G1/f4.txt"
 run 1 "$W" rollback --model g
 err_has "'f4.txt' is missing from its tree; production unchanged"
 ln "$SCRATCH/f4.keep" "$R/g/$G1/f4.txt"
+# ... or there with another size.
+rm -f "$R/g/$G1/f4.txt"; echo "other size" > "$R/g/$G1/f4.txt"
+run 1 "$W" rollback --model g
+err_has "'f4.txt' is missing from its tree; production unchanged"
+rm -f "$R/g/$G1/f4.txt"; ln "$SCRATCH/f4.keep" "$R/g/$G1/f4.txt"
+run 1 "$W" rollback --model g --to ""
+err_has "is not a release id"
 
 # --- the target's manifest gone (tree there), the tree gone (manifest
 # there): not in the store either way.
@@ -195,6 +204,8 @@ echo x > "$OBJ/abc/$(printf 'a%.0s' $(seq 62))"
 echo x > "$R/.hidden/x"
 echo notes > "$R/m/notes.txt"
 echo notes > "$R/m/0123456789abcdef.txt"
+echo notes > "$R/m/${A:0:16}.jsonx"
+echo notes > "$R/m/${A:0:16}.jsox"
 # One unreferenced object with a proper name.
 orphan=$(printf 'orphan' | sha256sum | cut -c1-64)
 mkdir -p "$OBJ/${orphan:0:2}"
@@ -217,14 +228,31 @@ check "stray name in objects/zz kept" test -f "$OBJ/zz/$stray62"
 check "non-hex 62-char name kept" test -f "$OBJ/ab/$stray62"
 check "3-letter folder in objects kept" test -d "$OBJ/abc"
 check "hidden folder in releases kept" test -f "$R/.hidden/x"
-check "stray files in releases/m kept" test -f "$R/m/notes.txt" -a -f "$R/m/0123456789abcdef.txt"
+check "stray files in releases/m kept" test -f "$R/m/notes.txt" -a -f "$R/m/0123456789abcdef.txt" -a -f "$R/m/${A:0:16}.jsonx"
 run 0 "$W" --json releases m
 jq_is '.releases | length' 2
+# A prefix resolves past the stray names (B's first digits; unique among
+# the releases, whatever the stray names start with).
+run 0 "$W" rollback --model m --to "$B"
+run 0 "$W" rollback --model m --to "$C"
 run 0 "$W" verify
-rm -rf "$OBJ/zz" "$OBJ/abc" "$R/.hidden" "$OBJ/ab/$stray62" "$R/m/notes.txt" "$R/m/0123456789abcdef.txt"
+rm -rf "$OBJ/zz" "$OBJ/abc" "$R/.hidden" "$OBJ/ab/$stray62" "$R/m/notes.txt" "$R/m/0123456789abcdef.txt" "$R/m/${A:0:16}.jsonx" "$R/m/${A:0:16}.jsox"
 check "INV after gc" inv_check "$P" "m=$C" "g=$(current production g)"
 
-# A corrupt manifest stops gc before any object is deleted.
+# A release row missing from the database (a store carried over without
+# it): releases still lists it, dated by its manifest.
+Gid=$(current production g)
+Gold=$(ls "$R/g" | grep '\.json$' | grep -v "^$Gid" | head -1); Gold=${Gold%.json}
+row=$(sqlite3 "$P/.wanctl/state.db" "SELECT created FROM releases WHERE model = 'g' AND id = '$Gold'")
+sqlite3 "$P/.wanctl/state.db" "DELETE FROM releases WHERE model = 'g' AND id = '$Gold'"
+run 0 "$W" --json releases g
+jq_is "[.releases[] | select(.id == \"$Gold\") | .created | length > 0] | .[0]" true
+sqlite3 "$P/.wanctl/state.db" "INSERT INTO releases(model, id, created, spec, source, files, bytes)
+	SELECT 'g', '$Gold', $row, spec, source, files, bytes FROM releases WHERE model = 'g' AND id = '$Gid'" ||
+	bad "could not put the releases row back"
+
+# A corrupt manifest stops gc before any object is deleted (also a stray
+# file named like one: gc names it rather than guess).
 printf 'orphan' > "$SCRATCH/o2"; o2=$(sha256sum "$SCRATCH/o2" | cut -c1-64)
 mkdir -p "$OBJ/${o2:0:2}"; cp "$SCRATCH/o2" "$(obj "$o2")"; chmod 444 "$(obj "$o2")"
 G=$(current production g)
@@ -235,6 +263,35 @@ run 1 "$W" gc
 err_has "gc stopped (nothing deleted)"
 check "gc stopped: orphan still there" test -f "$(obj "$o2")"
 cat "$SCRATCH/man.keep" > "$R/g/$Gother"; chmod a-w "$R/g/$Gother"
+echo notes > "$R/g/${Gid:0:15}x.json"
+run 1 "$W" gc
+err_has "${Gid:0:15}x.json"
+rm -f "$R/g/${Gid:0:15}x.json"
 run 0 "$W" gc
 check "gc after the repair removes it" test ! -e "$(obj "$o2")"
+
+# --- rollback restores from the backup repository: a replaced release is
+# backed up before the deploy (backup.before_deploy); its lost object, then
+# its whole tree and manifest, come back from there.
+jq '.backup.before_deploy = true' wanctl.json > bk.json
+"$MKF" "$S/E" t2v-1.3B --variant 6 >/dev/null
+"$MKF" "$S/F" t2v-1.3B --variant 7 >/dev/null
+run 0 "$W" --config bk.json deploy m --source "$S/E"
+E=$(current production m)
+run 0 "$W" --config bk.json deploy m --source "$S/F"
+F=$(current production m)
+lost=$(comm -23 <(jq -r '.files[].sha256' "$R/m/$E.json" | sort) <(jq -r '.files[].sha256' "$R/m/$F.json" | sort))
+check "E has objects of its own" test -n "$lost"
+for s in $lost; do rm -f "$(obj "$s")"; done
+run 0 "$W" --config bk.json rollback --model m
+err_has "from the backup"
+check "restored: on E" test "$(current production m)" = "$E"
+for s in $lost; do check "object ${s:0:8} back" test -f "$(obj "$s")"; done
+run 0 "$W" verify m --quick
+run 0 "$W" --config bk.json deploy m --source "$S/F"
+rm -rf "$R/m/$E" "$R/m/$E.json"
+run 0 "$W" --config bk.json rollback --model m --to "$E"
+check "release rebuilt from the backup: on E" test "$(current production m)" = "$E"
+run 0 "$W" verify m
+check "INV after the restores" inv_check "$P" "m=$E"
 wt_done

@@ -69,6 +69,11 @@ else
 		test "$WT_RC" != 0 -o "$(jq -r '.models[0].from_release' "$SCRATCH/out")" != null
 fi
 rm -f production/h
+# A link into the release folder whose last part is not a release id.
+ln -s ".wanctl/releases/m/${A:0:8}" production/h
+run 1 "$W" rollback --model h
+err_has "not to a wanctl release"
+rm -f production/h
 
 # --- a plain file where a model's link would go.
 echo "operator's notes" > production/q
