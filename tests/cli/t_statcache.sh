@@ -144,8 +144,50 @@ if command -v strace >/dev/null && strace -f -qq -o /dev/null true 2>/dev/null; 
 	jq_is '.error | test("staging file .*/R/config.json. changed since it was listed")' true
 	check "swap refused: still A" test "$(current production m)" = "$A"
 	check "INV after the refused swap" inv_check "$P" "m=$A"
+	# The same with a fifo put in the file's place: refused, not blocked on.
+	h=$SCRATCH/staging/R/configuration.json
+	( for _ in $(seq 200); do
+		[ "$(sqlite3 -cmd '.timeout 2000' "$DB" "SELECT count(*) FROM deployments WHERE status = 'ingesting'" 2>/dev/null)" = 1 ] && break
+		sleep 0.02
+	  done
+	  rm -f "$h"; mkfifo "$h" ) &
+	swap=$!
+	WT_CLEANUP+=("kill $swap 2>/dev/null")
+	run 1 timeout 60 env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -qq -o /dev/null -e trace=linkat -e inject=linkat:delay_exit=1500000:when=1 \
+		"$W" --config one.json --json deploy m --source "$SCRATCH/staging/R" --rehash
+	wait $swap || true
+	jq_is '.error | test("staging file .*/R/configuration.json. changed since it was listed")' true
+	check "fifo refused: still A" test "$(current production m)" = "$A"
+
+	# A large file changed while it is being copied: the copy pauses at the
+	# 64 MiB write-back (sync_file_range, held 1.5 s by strace; real
+	# fsyncs for this run) while the file is touched, then truncated.
+	mkdir -p "$SCRATCH/staging/L"
+	truncate -s 70M "$SCRATCH/staging/L/weights.bin"
+	big=$SCRATCH/staging/L/weights.bin
+	midcopy() { # action
+		( for _ in $(seq 500); do
+			for t in "$P"/.wanctl/tmp/obj-*; do
+				[ -f "$t" ] && [ "$(stat -c %s "$t" 2>/dev/null || echo 0)" -ge $((64 << 20)) ] && break 2
+			done
+			sleep 0.02
+		  done
+		  eval "$1" ) &
+		swap=$!
+		WT_CLEANUP+=("kill $swap 2>/dev/null")
+		run 1 timeout 60 env -u WANCTL_NO_FSYNC ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+			strace -f -qq -o /dev/null -e trace=sync_file_range -e inject=sync_file_range:delay_exit=1500000:when=1 \
+			"$W" --json deploy big --source "$SCRATCH/staging/L"
+		wait $swap || true
+	}
+	midcopy 'touch -d "+1 min" "$big"'
+	jq_is '.error | test("staging file .*weights.bin. was modified while being copied")' true
+	midcopy 'truncate -s 66M "$big"'
+	jq_is '.error | test("weights.bin. shrank while being read")' true
+	check "no big release" test ! -e "$P/big" -a ! -L "$P/big"
+	check "INV after the mid-copy changes" inv_check "$P" "m=$A"
 else
-	echo "$T: strace cannot trace here: the listing/copy race is not checked"
+	echo "$T: strace cannot trace here: the listing/copy races are not checked"
 fi
 
 # A staging folder that is now another filesystem at the same path (a bind

@@ -48,6 +48,15 @@ run 0 "$W" --json deploy big --source "$S/big" --transfer copy
 check "70 MiB object with the right hash" test -f "$(obj_of "$P" "$S/big/weights.bin")"
 check "its size" test "$(stat -c %s "$(obj_of "$P" "$S/big/weights.bin")")" = $((70 << 20))
 run 0 "$W" verify big
+# With validation off, a .safetensors file too short for a header or with
+# a header that does not parse is copied as bytes (the tensor scan needs a
+# header; the staging checks that would reject it are off).
+mkdir -p "$S/st"
+printf 'abc' > "$S/st/tiny.safetensors"
+printf 'not a safetensors header at all' > "$S/st/junk.safetensors"
+run 0 "$W" --json deploy st --source "$S/st"
+jq_is '.models[0].files' 2
+run 0 "$W" verify st
 
 # --- auto and reflink on this folder's filesystem.
 "$MKF" "$S/D" t2v-1.3B --variant 3 >/dev/null
