@@ -123,7 +123,7 @@ run 0 "$W" verify m --quick
 check "INV after the repair" inv_check "$P" "m=$A"
 
 # A staging file replaced between the listing and its copy (same size, new
-# inode) is refused: the first store link is held 1.5 s by strace while
+# inode) is refused: the first store link is held 2.5 s by strace while
 # the file is swapped (once the deployment says "ingesting"); one worker,
 # largest file first, so config.json comes later. Production untouched.
 if command -v strace >/dev/null && strace -f -qq -o /dev/null true 2>/dev/null; then
@@ -138,7 +138,7 @@ if command -v strace >/dev/null && strace -f -qq -o /dev/null true 2>/dev/null; 
 	  cp -p "$g" "$g.new"; mv "$g.new" "$g" ) &
 	swap=$!
 	WT_CLEANUP+=("kill $swap 2>/dev/null")
-	run 1 env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -qq -o /dev/null -e trace=linkat -e inject=linkat:delay_exit=1500000:when=1 \
+	run 1 env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -qq -o /dev/null -e trace=linkat -e inject=linkat:delay_exit=2500000:when=1 \
 		"$W" --config one.json --json deploy m --source "$SCRATCH/staging/R"
 	wait $swap || true
 	jq_is '.error | test("staging file .*/R/config.json. changed since it was listed")' true
@@ -153,14 +153,14 @@ if command -v strace >/dev/null && strace -f -qq -o /dev/null true 2>/dev/null; 
 	  rm -f "$h"; mkfifo "$h" ) &
 	swap=$!
 	WT_CLEANUP+=("kill $swap 2>/dev/null")
-	run 1 timeout 60 env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -qq -o /dev/null -e trace=linkat -e inject=linkat:delay_exit=1500000:when=1 \
+	run 1 timeout 60 env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -qq -o /dev/null -e trace=linkat -e inject=linkat:delay_exit=2500000:when=1 \
 		"$W" --config one.json --json deploy m --source "$SCRATCH/staging/R" --rehash
 	wait $swap || true
 	jq_is '.error | test("staging file .*/R/configuration.json. changed since it was listed")' true
 	check "fifo refused: still A" test "$(current production m)" = "$A"
 
 	# A large file changed while it is being copied: the copy pauses at the
-	# 64 MiB write-back (sync_file_range, held 1.5 s by strace; real
+	# 64 MiB write-back (sync_file_range, held 2.5 s by strace; real
 	# fsyncs for this run) while the file is touched, then truncated.
 	mkdir -p "$SCRATCH/staging/L"
 	truncate -s 70M "$SCRATCH/staging/L/weights.bin"
@@ -176,7 +176,7 @@ if command -v strace >/dev/null && strace -f -qq -o /dev/null true 2>/dev/null; 
 		swap=$!
 		WT_CLEANUP+=("kill $swap 2>/dev/null")
 		run 1 timeout 60 env -u WANCTL_NO_FSYNC ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-			strace -f -qq -o /dev/null -e trace=sync_file_range -e inject=sync_file_range:delay_exit=1500000:when=1 \
+			strace -f -qq -o /dev/null -e trace=sync_file_range -e inject=sync_file_range:delay_exit=2500000:when=1 \
 			"$W" --json deploy big --source "$SCRATCH/staging/L"
 		wait $swap || true
 	}
