@@ -122,9 +122,18 @@ int wan_db_begin(struct wan_db *db)
 	return wan_db_exec(db, "BEGIN IMMEDIATE");
 }
 
+/* A COMMIT that fails may leave the transaction open (SQLite keeps it
+ * after SQLITE_BUSY, and after SQLITE_NOMEM in the commit itself): it is
+ * rolled back here, or every later statement of the process would run
+ * inside it and be lost when the connection closes (found by t_oom's
+ * per-site sweep: a deploy said "completed" with nothing recorded). */
 int wan_db_commit(struct wan_db *db)
 {
-	return wan_db_exec(db, "COMMIT");
+	int err = wan_db_exec(db, "COMMIT");
+
+	if (err < 0)
+		wan_db_rollback(db);
+	return err;
 }
 
 void wan_db_rollback(struct wan_db *db)

@@ -6,10 +6,28 @@
  * makes every call after it fail too. Without FAILMALLOC_AT nothing fails.
  * FAILMALLOC_COUNT=FILE writes the number of calls seen at exit (for the
  * baseline of a sweep).
+ *
+ * FAILMALLOC_RANGES=FILE narrows the count to the allocations made on
+ * behalf of chosen functions of the program: FILE holds "OFFSET SIZE"
+ * lines (hex, offsets from the program's load address, as `nm -S` prints
+ * them for a PIE), and a call counts only when one of the first two stack
+ * frames in the program itself lies in a range. The second frame catches
+ * wrappers (a database prepare helper called by the code under test); the
+ * frames in between, in libc, jansson or SQLite, are skipped. This lets a
+ * sweep fail every allocation of a few source files instead of sampling
+ * the ten thousand a command makes. With it, FAILMALLOC_SITES=FILE writes
+ * at exit one "N OFFSET" line per call site (the frame found in a range):
+ * N is the first counted call made from it. Failing those N values, one
+ * per run, fails each site once (a manifest load makes thousands of
+ * allocations from one call of the JSON parser; they all end alike).
  */
+#include <execinfo.h>
+#include <link.h>
+#include <pthread.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,15 +42,24 @@ static atomic_ulong calls;
 static unsigned long fail_at;
 static int persist, ready;
 static char count_file[512];
+static struct range { uintptr_t lo, hi; } *ranges;
+static size_t nranges;
+static uintptr_t exe_base, exe_lo, exe_hi;
+static char sites_file[512];
+static struct site { uintptr_t off; unsigned long first; } sites[8192];
+static size_t nsites;
 
 static void report(void)
 {
 	FILE *f;
-	if (!count_file[0])
-		return;
-	f = fopen(count_file, "w");
-	if (f) {
+
+	if (count_file[0] && (f = fopen(count_file, "w"))) {
 		fprintf(f, "%lu\n", (unsigned long)atomic_load(&calls));
+		fclose(f);
+	}
+	if (sites_file[0] && (f = fopen(sites_file, "w"))) {
+		for (size_t i = 0; i < nsites; i++)
+			fprintf(f, "%lu %lx\n", sites[i].first, (unsigned long)sites[i].off);
 		fclose(f);
 	}
 }
@@ -76,6 +103,74 @@ int __libc_start_main(main_fn main, int argc, char **argv, void (*init)(void),
 	return real(wrapped_main, argc, argv, init, fini, rtld_fini, stack_end);
 }
 
+/* The first object dl_iterate_phdr reports is the program itself. */
+static int program_extent(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size, (void)arg;
+	exe_base = info->dlpi_addr;
+	exe_lo = UINTPTR_MAX;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		if (exe_base + ph->p_vaddr < exe_lo)
+			exe_lo = exe_base + ph->p_vaddr;
+		if (exe_base + ph->p_vaddr + ph->p_memsz > exe_hi)
+			exe_hi = exe_base + ph->p_vaddr + ph->p_memsz;
+	}
+	return 1;
+}
+
+static void load_ranges(const char *file)
+{
+	unsigned long lo, n;
+	size_t cap = 0;
+	FILE *f;
+	void *probe[1];
+
+	if (!file || !(f = fopen(file, "r")))
+		return;
+	while (fscanf(f, "%lx %lx", &lo, &n) == 2) {
+		if (nranges == cap) {
+			struct range *r = realloc(ranges, (cap = cap ? 2 * cap : 256) * sizeof(*r));
+			if (!r)
+				abort();
+			ranges = r;
+		}
+		ranges[nranges].lo = lo;
+		ranges[nranges++].hi = lo + n;
+	}
+	fclose(f);
+	if (!nranges)
+		abort();        /* an empty table would count nothing: a broken sweep */
+	/* The program's load address and extent; and backtrace() loads its
+	 * unwinder (which allocates) now, not inside the first counted call. */
+	dl_iterate_phdr(program_extent, NULL);
+	if (exe_hi <= exe_lo)
+		abort();
+	backtrace(probe, 1);
+}
+
+/* The site of this allocation: the offset of the frame in a range, or 0
+ * when the allocation is not made on behalf of a function in a range. */
+static uintptr_t in_ranges(void)
+{
+	void *fr[48];
+	int n = backtrace(fr, 48), seen = 0;
+
+	for (int i = 0; i < n && seen < 2; i++) {
+		uintptr_t a = (uintptr_t)fr[i];
+		if (a < exe_lo || a >= exe_hi)
+			continue;
+		seen++;
+		a -= exe_base + 1;      /* a return address: the call is just before */
+		for (size_t k = 0; k < nranges; k++)
+			if (a >= ranges[k].lo && a < ranges[k].hi)
+				return a + 1;
+	}
+	return 0;
+}
+
 __attribute__((constructor)) static void init(void)
 {
 	const char *a = getenv("FAILMALLOC_AT"), *c = getenv("FAILMALLOC_COUNT");
@@ -83,7 +178,27 @@ __attribute__((constructor)) static void init(void)
 	persist = getenv("FAILMALLOC_PERSIST") != NULL;
 	if (c && strlen(c) < sizeof(count_file))
 		memcpy(count_file, c, strlen(c) + 1);
+	load_ranges(getenv("FAILMALLOC_RANGES"));
+	c = getenv("FAILMALLOC_SITES");
+	if (c && nranges && strlen(c) < sizeof(sites_file))
+		memcpy(sites_file, c, strlen(c) + 1);
 	ready = 1;
+}
+
+static pthread_mutex_t sites_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void note_site(uintptr_t off, unsigned long n)
+{
+	size_t i;
+
+	pthread_mutex_lock(&sites_lock);
+	for (i = 0; i < nsites && sites[i].off != off; i++)
+		;
+	if (i == nsites && nsites < sizeof(sites) / sizeof(sites[0])) {
+		sites[nsites].off = off;
+		sites[nsites++].first = n;
+	}
+	pthread_mutex_unlock(&sites_lock);
 }
 
 static int should_fail(void)
@@ -91,7 +206,19 @@ static int should_fail(void)
 	unsigned long n;
 	if (!ready || in_shim)
 		return 0;
-	n = atomic_fetch_add(&calls, 1) + 1;
+	if (nranges) {
+		uintptr_t site;
+		in_shim = 1;
+		site = in_ranges();
+		in_shim = 0;
+		if (!site)
+			return 0;
+		n = atomic_fetch_add(&calls, 1) + 1;
+		if (sites_file[0])
+			note_site(site, n);
+	} else {
+		n = atomic_fetch_add(&calls, 1) + 1;
+	}
 	if (!fail_at)
 		return 0;
 	return n == fail_at || (persist && n > fail_at);
