@@ -144,6 +144,13 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 	o.nmodels = (size_t)(argc - optind);
 	if (!o.nmodels)
 		return cli_usage(cli, "deploy needs at least one MODEL");
+	for (size_t i = 1; i < o.nmodels; i++)
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(o.models[i], o.models[j]))
+				return cli_usage(cli, "model '%s' named twice", o.models[i]);
+	if (o.source && o.nmodels != 1)
+		return cli_usage(cli, "--source names the staging folder of one model; %zu given",
+				 o.nmodels);
 	err = cli_state_open(cli, o.dry_run ? 0 : WAN_STATE_LOCK, wait, &st);
 	if (err < 0)
 		return cli_fail(err);

@@ -425,8 +425,20 @@ int wan_deploy(struct wan_state *st, const struct wan_deploy_opts *o, json_t **r
 						      o->source)) < 0)
 			goto out;
 		specs[i] = m->spec;
-		if (wan_release_current(st, m->name, m->from, &m->unmanaged) < 0)
-			m->from[0] = '\0';
+		/* Not deployed, or an unmanaged folder (adopted): no release
+		 * to come from. Anything else there (a plain file, a link not
+		 * to a release) is somebody's and is not replaced. */
+		err = wan_release_current(st, m->name, m->from, &m->unmanaged);
+		if (err < 0 && err != WAN_ENOTFOUND) {
+			char why[512];
+
+			snprintf(why, sizeof(why), "%s", wan_errmsg());
+			err = wan_err(err, "%s: not replaced by a release of '%s' (move it "
+				      "away first); production untouched", why, m->name);
+			goto out;
+		}
+		m->from[0] = err < 0 ? '\0' : m->from[0];
+		err = 0;
 		wan_err_clear();
 		err = source_scan(m->source, &m->tree);
 		if (err < 0) {
@@ -684,8 +696,12 @@ undo:
 			status = "rolled_back";
 			wan_err(err, "%s; rolled back to the previous releases", errbuf);
 		} else {
+			char why[512];
+
+			/* wan_errmsg() is the buffer wan_err() writes: copy it. */
+			snprintf(why, sizeof(why), "%s", wan_errmsg());
 			status = "failed";
-			wan_err(err, "%s; ROLLBACK FAILED: %s", errbuf, wan_errmsg());
+			wan_err(err, "%s; ROLLBACK FAILED: %s", errbuf, why);
 		}
 	} else {
 		status = "failed";

@@ -231,7 +231,8 @@ int source_scan(const char *dir, struct src_tree *t)
 		source_tree_release(t);
 		return err;
 	}
-	qsort(t->files, t->n, sizeof(*t->files), cmp_rel);
+	if (t->n)       /* qsort(NULL, 0) is undefined */
+		qsort(t->files, t->n, sizeof(*t->files), cmp_rel);
 	return 0;
 }
 

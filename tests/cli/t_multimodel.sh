@@ -24,27 +24,19 @@ jq '.models.n = {"source":"C"}' wanctl.json > two.json && mv two.json wanctl.jso
 # cfg NAME JQ-EXPR
 cfg() { jq "$2" wanctl.json > "$1"; }
 # empty_run CMD... : a deploy that meets an empty staging folder must exit 4
-# (a failed check). KNOWN BUG: source_scan calls qsort(NULL, 0, ...) on an
-# empty folder (src/lib/source.c), which UBSan builds report and stop on;
-# returns 1 (skip the follow-up checks) when that happens.
+# (a failed check). Was: source_scan called qsort(NULL, 0, ...) on an
+# empty folder (src/lib/source.c), which UBSan builds stopped on.
 empty_run() {
-	run_in "1 4" "$@" || return 1
-	if [ "$WT_RC" = 1 ] && grep -q "runtime error: null pointer" "$SCRATCH/err"; then
-		echo "KNOWN BUG: $(grep -m1 'runtime error' "$SCRATCH/err")"
-		return 1
-	fi
-	check "empty staging: exit 4" test "$WT_RC" = 4
+	run 4 "$@"
+	! grep -q "runtime error" "$SCRATCH/err" || bad "empty staging: $(grep -m1 'runtime error' "$SCRATCH/err")"
 }
 # rbf REGEX : the JSON error ends with "ROLLBACK FAILED: <why>", why
-# matching REGEX. KNOWN BUG: deploy.c formats that message with
-# wan_errmsg() as an argument of wan_err(), whose buffer it writes: the
-# reason is lost and the message repeats itself.
+# matching REGEX, once. Was: deploy.c formatted it with wan_errmsg() as an
+# argument of wan_err(), whose buffer it writes: the reason was lost and
+# the message repeated itself.
 rbf() {
-	if jq -e '.error | test("ROLLBACK FAILED: .*ROLLBACK FAILED")' "$SCRATCH/out" >/dev/null; then
-		echo "KNOWN BUG: the ROLLBACK FAILED reason is garbled: $(jq -r .error "$SCRATCH/out" | head -c 300)"
-	else
-		jq_is ".error | test(\"ROLLBACK FAILED: $1\")" true
-	fi
+	jq_is '.error | test("ROLLBACK FAILED: .*ROLLBACK FAILED")' false
+	jq_is ".error | test(\"ROLLBACK FAILED: $1\")" true
 }
 
 run 0 "$W" --json deploy m n
@@ -151,18 +143,10 @@ check "INV after the identical adoption" inv_check "$P" "m=$A" "n=$Nb" "u=$C"
 
 # Usage errors: nothing is written.
 before=$(mtree "$P")
-# SPEC: exit 2 for a usage error. KNOWN BUG: both exit 1 (WAN_EINVAL from
-# wan_deploy is not mapped to a usage error); the check is skipped while
-# the code says 1, and asserts 2 otherwise.
-usage2() { # what
-	if [ "$WT_RC" = 1 ]; then echo "KNOWN BUG: $1 exits 1, SPEC says 2 (usage error)"
-	else check "$1 exits 2" test "$WT_RC" = 2; fi
-}
-run_in "1 2" "$W" deploy m m
-usage2 "deploy m m"
+# SPEC: exit 2 for a usage error (both exited 1 before the CLI checked them).
+run 2 "$W" deploy m m
 err_has "model 'm' named twice"
-run_in "1 2" "$W" deploy m n --source "$S/B"
-usage2 "deploy m n --source DIR"
+run 2 "$W" deploy m n --source "$S/B"
 err_has "--source names the staging folder of one model; 2 given"
 check "usage errors changed nothing" unchanged "$P" "$before"
 
