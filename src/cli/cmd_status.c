@@ -52,11 +52,14 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 			       json_string_value(json_object_get(e, "error")));
 	}
 	printf("\nfiring alerts: %zu\n", json_array_size(json_object_get(out, "alerts")));
-	json_array_foreach(json_object_get(out, "alerts"), i, e)
+	json_array_foreach(json_object_get(out, "alerts"), i, e) {
+		char *labels = json_dumps(json_object_get(e, "labels"),
+					  JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
 		printf("  %-10s %s %s: %s\n", json_string_value(json_object_get(e, "severity")),
-		       json_string_value(json_object_get(e, "name")),
-		       json_string_value(json_object_get(e, "labels")),
+		       json_string_value(json_object_get(e, "name")), labels ? labels : "{}",
 		       json_string_value(json_object_get(e, "summary")));
+		free(labels);
+	}
 	json_decref(out);
 	wan_state_close(st);
 	return EXIT_OK;

@@ -17,6 +17,19 @@
 #include <unistd.h>
 
 
+/* A column holding a JSON document (alert labels): the object itself, as
+ * monitor prints it; the text when it does not parse; null for NULL. */
+static json_t *col_json(sqlite3_stmt *q, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(q, i);
+	json_t *v;
+
+	if (!t)
+		return json_null();
+	v = json_loads(t, JSON_DECODE_ANY, NULL);
+	return v ? v : json_string(t);
+}
+
 static json_t *col_text(sqlite3_stmt *q, int i)
 {
 	const unsigned char *t = sqlite3_column_text(q, i);
@@ -545,7 +558,7 @@ int wan_status(struct wan_state *st, json_t **out)
 			   " FROM alerts WHERE state = 'firing' ORDER BY fired_at") == 0) {
 		while (sqlite3_step(q) == SQLITE_ROW)
 			json_array_append_new(alerts, json_pack("{s:o,s:o,s:o,s:f,s:o,s:o}",
-				"name", col_text(q, 0), "labels", col_text(q, 1),
+				"name", col_text(q, 0), "labels", col_json(q, 1),
 				"severity", col_text(q, 2), "value", sqlite3_column_double(q, 3),
 				"summary", col_text(q, 4), "since", col_time(q, 5)));
 		sqlite3_finalize(q);
