@@ -61,14 +61,15 @@ uninstall:
 # EIO, t_faults_cfg 4 xio points per operation of each configuration
 # variant, t_faults_sys the last point of each call site of the core's
 # direct system calls (stat, opendir, fchmod, ...), t_oom samples 40
-# allocations per verb and mode. Kill sweeps add nothing (SIGKILL loses
+# allocations per verb and mode and fails every allocation site of the
+# core files in nine commands. Kill sweeps add nothing (SIGKILL loses
 # gcov's counters). ALWAYS()/NEVER() are constants here (src/util/common.h).
 coverage: deps
 	cmake -S . -B build-cov -DCMAKE_BUILD_TYPE=Debug -DWAN_COVERAGE=ON >/dev/null
 	cmake --build build-cov -j $(JOBS)
 	lcov -q --zerocounters --directory build-cov
 	cd build-cov && FAULT_SAMPLE=1000000 FAULT_DB_SAMPLE=6 FAULT_CFG_SAMPLE=4 FAULT_SYS_SAMPLE=1 \
-		SAMPLE=40 ctest -j $(JOBS) || true
+		SAMPLE=40 SITE_SAMPLE=1000000 ctest -j $(JOBS) || true
 	lcov -q --capture --rc lcov_branch_coverage=1 --directory build-cov \
 		--output-file build-cov/all.info
 	lcov -q --rc lcov_branch_coverage=1 --extract build-cov/all.info \
