@@ -15,6 +15,7 @@
 #include "lib/db.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -192,18 +193,70 @@ static int db_migrate(struct wan_db *db)
 
 int wan_db_open(struct wan_db **out, const char *state_path)
 {
-	char path[WAN_PATH_MAX];
+	return wan_db_open_at(out, state_path, -1);
+}
+
+/*
+ * The state database through the held descriptor of the state folder:
+ * SQLite is given "/proc/self/fd/<dirfd>/state.db", so the database and
+ * its -journal, -wal and -shm files are reached from the folder wanctl
+ * opened, not from a path a swapped folder could redirect (bug 13). The
+ * unix VFS would canonicalise that name (readlink of the magic link back
+ * to a path, opened later by path): this VFS is the default one with the
+ * name kept as given.
+ */
+#define DB_FD_PREFIX "/proc/self/fd/"
+
+static sqlite3_vfs db_fd_vfs, *db_fd_base;
+static pthread_once_t db_fd_once = PTHREAD_ONCE_INIT;
+static int db_fd_ok;
+
+static int db_fd_full_pathname(sqlite3_vfs *vfs, const char *name, int n, char *out)
+{
+	(void)vfs;
+	if (strncmp(name, DB_FD_PREFIX, strlen(DB_FD_PREFIX)))
+		return db_fd_base->xFullPathname(db_fd_base, name, n, out);
+	if ((int)strlen(name) >= n)
+		return SQLITE_CANTOPEN;
+	sqlite3_snprintf(n, out, "%s", name);
+	return SQLITE_OK;
+}
+
+static void db_fd_vfs_init(void)
+{
+	/* A copy of the default VFS: its methods keep their pAppData (the
+	 * unix VFS finds its locking style there). */
+	db_fd_base = sqlite3_vfs_find(NULL);
+	if (!db_fd_base || access(DB_FD_PREFIX, X_OK) < 0)
+		return;
+	db_fd_vfs = *db_fd_base;
+	db_fd_vfs.pNext = NULL;
+	db_fd_vfs.zName = "wanctl-fd";
+	db_fd_vfs.xFullPathname = db_fd_full_pathname;
+	db_fd_ok = sqlite3_vfs_register(&db_fd_vfs, 0) == SQLITE_OK;
+}
+
+int wan_db_open_at(struct wan_db **out, const char *state_path, int dirfd)
+{
+	char path[WAN_PATH_MAX], name[64];
+	const char *vfs = NULL, *open_name = path;
 	struct wan_db *db;
 	int rc, err;
 
 	*out = NULL;
 	if ((err = path_join(path, sizeof(path), state_path, "state.db")) < 0)
 		return err;
+	pthread_once(&db_fd_once, db_fd_vfs_init);
+	if (dirfd >= 0 && db_fd_ok) {
+		snprintf(name, sizeof(name), DB_FD_PREFIX "%d/state.db", dirfd);
+		open_name = name;
+		vfs = db_fd_vfs.zName;
+	}
 	db = calloc(1, sizeof(*db));
 	if (!db)
 		return wan_err(WAN_ENOMEM, "out of memory");
-	rc = sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-			     SQLITE_OPEN_FULLMUTEX, NULL);
+	rc = sqlite3_open_v2(open_name, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			     SQLITE_OPEN_FULLMUTEX, vfs);
 	if (rc != SQLITE_OK) {
 		err = wan_err(rc == SQLITE_CANTOPEN ? WAN_ENOTFOUND : WAN_ERROR,
 			      "cannot open state database '%s': %s", path,

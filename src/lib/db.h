@@ -17,6 +17,10 @@
 struct wan_db;
 
 int wan_db_open(struct wan_db **out, const char *state_path);
+/* The same through dirfd, the open state folder (-1: by path): SQLite is
+ * given /proc/self/fd/<dirfd>/state.db where that works; messages name
+ * <state_path>/state.db. */
+int wan_db_open_at(struct wan_db **out, const char *state_path, int dirfd);
 void wan_db_close(struct wan_db *db);
 sqlite3 *wan_db_handle(struct wan_db *db);
 /* Run SQL with no result rows. */

@@ -16,53 +16,11 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static int mkdir_checked(const char *path)
-{
-	if (mkdir(path, 0755) < 0 && errno != EEXIST)
-		return wan_err_sys(0, "cannot create directory '%s'", path);
-	return 0;
-}
-
-static int state_layout(struct wan_state *st, bool create)
-{
-	static const char *const dirs[] = { "objects", "objects/sha256",
-					    "releases", "tmp" };
-	char p[WAN_PATH_MAX];
-	struct stat sb;
-	int err;
-
-	if (stat(st->path, &sb) < 0) {
-		if (errno != ENOENT || !create)
-			return wan_err_sys(0, "cannot open state folder '%s'", st->path);
-		if ((err = path_mkdirs(st->path, 0755)) < 0)
-			return err;
-		xfsync_parent(st->path);
-		if (stat(st->path, &sb) < 0)
-			return wan_err_sys(0, "cannot open state folder '%s'", st->path);
-	}
-	if (!S_ISDIR(sb.st_mode))
-		return wan_err(WAN_EINVAL, "state folder '%s' is not a directory", st->path);
-	if ((sb.st_mode & (S_IWGRP | S_IWOTH)) && !(sb.st_mode & S_ISVTX))
-		return wan_err(WAN_EINVAL,
-			       "state folder '%s' is writable by group or others (mode %03o); "
-			       "run 'chmod go-w %s'", st->path,
-			       (unsigned)(sb.st_mode & 0777), st->path);
-	if (!create)
-		return 0;
-	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
-		if ((err = path_join(p, sizeof(p), st->path, dirs[i])) < 0 ||
-		    (err = mkdir_checked(p)) < 0)
-			return err;
-	}
-	if (xfsync_dir(st->path) < 0)
-		return wan_err_sys(0, "cannot fsync '%s'", st->path);
-	return 0;
-}
 
 /* A folder others could rename entries in (a swap for a symlink needs
  * write access to the folder holding it). */
@@ -71,17 +29,14 @@ static bool others_can_write(const struct stat *sb)
 	return (sb->st_mode & (S_IWGRP | S_IWOTH)) && !(sb->st_mode & S_ISVTX);
 }
 
-static int folder_safe(const char *path, const char *what)
+/* The checks of a folder of the store, on the open folder itself (fstat
+ * of the descriptor: nothing can be swapped between check and use). */
+static int folder_check(int fd, const char *what, const char *path)
 {
 	struct stat sb;
 
-	if (lstat(path, &sb) < 0)
-		return errno == ENOENT ? 0 : wan_err_sys(0, "cannot open %s '%s'", what, path);
-	if (S_ISLNK(sb.st_mode))
-		return wan_err(WAN_EINVAL, "%s '%s' is a symbolic link; the store's folders must "
-			       "be real folders", what, path);
-	if (!S_ISDIR(sb.st_mode))
-		return wan_err(WAN_EINVAL, "%s '%s' is not a directory", what, path);
+	if (fstat(fd, &sb) < 0)
+		return wan_err_sys(0, "cannot open %s '%s'", what, path);
 	if (others_can_write(&sb))
 		return wan_err(WAN_EINVAL, "%s '%s' is writable by group or others (mode %03o); "
 			       "run 'chmod go-w %s'", what, path,
@@ -93,55 +48,134 @@ static int folder_safe(const char *path, const char *what)
 	return 0;
 }
 
+/* Why a folder of the store could not be opened without following a
+ * symlink. */
+static int folder_open_error(const char *what, const char *path)
+{
+	if (errno == ELOOP)
+		return wan_err(WAN_EINVAL, "%s '%s' is a symbolic link; the store's folders must "
+			       "be real folders", what, path);
+	if (errno == ENOTDIR)
+		return wan_err(WAN_EINVAL, "%s '%s' is not a directory", what, path);
+	return wan_err_sys(0, "cannot open %s '%s'", what, path);
+}
+
+/*
+ * Open the state folder once, without following a symlink, creating it
+ * when asked: every file of the store is then reached from st->dirfd
+ * (bug 13 of docs/RELIABILITY.md: a folder swapped for a symlink by path
+ * during a run no longer takes wanctl's writes).
+ */
+static int state_open_dir(struct wan_state *st, bool create)
+{
+	int err;
+
+	st->dirfd = xopen(st->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+	if (st->dirfd < 0 && errno == ENOENT && create) {
+		if ((err = path_mkdirs(st->path, 0755)) < 0)
+			return err;
+		xfsync_parent(st->path);
+		st->dirfd = xopen(st->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+	}
+	if (st->dirfd < 0)
+		return folder_open_error("state folder", st->path);
+	return folder_check(st->dirfd, "state folder", st->path);
+}
+
+static int state_layout(struct wan_state *st, bool create)
+{
+	static const char *const dirs[] = { "objects", "objects/sha256",
+					    "releases", "tmp" };
+	int err;
+
+	if ((err = state_open_dir(st, create)) < 0)
+		return err;
+	if (!create)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+		if (path_mkdir_beneath(st->dirfd, dirs[i], 0755) < 0)
+			return wan_err_sys(0, "cannot create directory '%s/%s'", st->path,
+					   dirs[i]);
+	if (xfsync(st->dirfd) < 0)
+		return wan_err_sys(0, "cannot fsync '%s'", st->path);
+	return 0;
+}
+
+/* Open the store folder rel beneath the state folder and check it: *fd is
+ * -1 when it does not exist. */
+static int store_folder_open(struct wan_state *st, const char *rel, int *fd)
+{
+	char p[WAN_PATH_MAX];
+	int err;
+
+	*fd = -1;
+	if ((err = path_join(p, sizeof(p), st->path, rel)) < 0)
+		return err;
+	*fd = path_open_beneath(st->dirfd, rel, O_RDONLY | O_DIRECTORY, 0);
+	if (*fd < 0)
+		return errno == ENOENT ? 0 : folder_open_error("store folder", p);
+	if ((err = folder_check(*fd, "store folder", p)) < 0) {
+		xclose(*fd);
+		*fd = -1;
+	}
+	return err;
+}
+
+/* Check every folder inside the store folder rel (fd). */
+static int store_subfolders_safe(struct wan_state *st, const char *rel, int fd)
+{
+	char sub[WAN_PATH_MAX];
+	DIR *d = path_opendir_at(fd);
+	struct dirent *de;
+	int sfd, err = 0;
+
+	if (!d)
+		return wan_err_sys(0, "cannot read store folder '%s/%s'", st->path, rel);
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if ((err = wan_snprintf(sub, sizeof(sub), "%s/%s", rel, de->d_name)) < 0 ||
+		    (err = store_folder_open(st, sub, &sfd)) < 0)
+			break;
+		xclose(sfd);
+	}
+	closedir(d);
+	return err;
+}
+
 /*
  * Nobody but the owner may be able to swap a folder of the store for a
  * symlink: the production folder (which holds the state folder by
  * default) and every folder of the store are checked to be real folders
  * that group and others cannot write (t_swap: a swapped folder would take
- * wanctl's writes outside the roots).
+ * wanctl's writes outside the roots). The state folder itself was checked
+ * when it was opened. tmp/ and objects/sha256/ stay open (st->tmpfd,
+ * st->objfd).
  */
 static int folders_safe(struct wan_state *st)
 {
-	static const char *const dirs[] = { "objects", "objects/sha256", "releases", "tmp" };
-	static const char *const sub[] = { "objects/sha256", "releases" };
-	char p[WAN_PATH_MAX];
 	struct stat sb;
-	int err;
+	int fd, err;
 
-	if (stat(st->path, &sb) == 0 && sb.st_uid != geteuid() && sb.st_uid != 0)
-		return wan_err(WAN_EINVAL, "state folder '%s' belongs to user %ju, not to the user "
-			       "running wanctl (%ju) or root", st->path, (uintmax_t)sb.st_uid,
-			       (uintmax_t)geteuid());
 	if (stat(st->target, &sb) == 0 && others_can_write(&sb))
 		return wan_err(WAN_EINVAL, "production folder '%s' is writable by group or others "
 			       "(mode %03o) without the sticky bit: anyone could swap the store "
 			       "for a symlink; run 'chmod go-w %s'", st->target,
 			       (unsigned)(sb.st_mode & 0777), st->target);
-	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
-		if ((err = path_join(p, sizeof(p), st->path, dirs[i])) < 0 ||
-		    (err = folder_safe(p, "store folder")) < 0)
-			return err;
-	for (size_t i = 0; i < ARRAY_SIZE(sub); i++) {
-		char dir[WAN_PATH_MAX];
-		struct dirent *de;
-		DIR *d;
-
-		if ((err = path_join(dir, sizeof(dir), st->path, sub[i])) < 0)
-			return err;
-		if (!(d = opendir(dir)))
-			continue;
-		while ((de = readdir(d))) {
-			if (de->d_name[0] == '.')
-				continue;
-			if ((err = path_join(p, sizeof(p), dir, de->d_name)) < 0 ||
-			    (err = folder_safe(p, "store folder")) < 0)
-				break;
-		}
-		closedir(d);
-		if (err < 0)
-			return err;
-	}
-	return 0;
+	if ((err = store_folder_open(st, "objects", &fd)) < 0)
+		return err;
+	xclose(fd);
+	if ((err = store_folder_open(st, "objects/sha256", &st->objfd)) < 0 ||
+	    (st->objfd >= 0 &&
+	     (err = store_subfolders_safe(st, "objects/sha256", st->objfd)) < 0))
+		return err;
+	if ((err = store_folder_open(st, "releases", &fd)) < 0)
+		return err;
+	err = fd >= 0 ? store_subfolders_safe(st, "releases", fd) : 0;
+	xclose(fd);
+	if (err < 0)
+		return err;
+	return store_folder_open(st, "tmp", &st->tmpfd);
 }
 
 static int same_filesystem(struct wan_state *st)
@@ -150,7 +184,7 @@ static int same_filesystem(struct wan_state *st)
 
 	if (stat(st->target, &a) < 0)
 		return wan_err_sys(0, "cannot open production folder '%s'", st->target);
-	if (stat(st->path, &b) < 0)
+	if (fstat(st->dirfd, &b) < 0)
 		return wan_err_sys(0, "cannot open state folder '%s'", st->path);
 	if (a.st_dev != b.st_dev)
 		return wan_err(WAN_EINVAL,
@@ -222,7 +256,7 @@ static int state_lock(struct wan_state *st, double wait_seconds)
 
 	if ((err = path_join(p, sizeof(p), st->path, "lock")) < 0)
 		return err;
-	fd = xopen(p, O_RDWR | O_CREAT, 0644);
+	fd = xopenat(st->dirfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW, 0644);
 	if (fd < 0)
 		return wan_err_sys(0, "cannot open lock file '%s'", p);
 	for (;;) {
@@ -255,6 +289,20 @@ static int state_lock(struct wan_state *st, double wait_seconds)
 	return 0;
 }
 
+static bool folder_has_entries(int fd)
+{
+	DIR *d = path_opendir_at(fd);
+	struct dirent *de;
+	bool any = false;
+
+	if (!d)
+		return false;
+	while (!any && (de = readdir(d)))
+		any = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(d);
+	return any;
+}
+
 /* Is there anything for recovery to do? (Read-only commands take the lock
  * only then, so that they never make a concurrent deploy exit 3.) */
 static bool recovery_needed(struct wan_state *st)
@@ -271,17 +319,10 @@ static bool recovery_needed(struct wan_state *st)
 	}
 	if (busy)
 		return true;
-	d = opendir(st->tmp);
-	if (d) {
-		while ((de = readdir(d)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-				busy = true;
-				break;
-			}
-		closedir(d);
-	}
+	if (st->tmpfd >= 0 && folder_has_entries(st->tmpfd))
+		return true;
 	/* Debris of an interrupted switch in the target folder. */
-	d = busy ? NULL : opendir(st->target);
+	d = opendir(st->target);
 	if (d) {
 		while ((de = readdir(d)))
 			if (de->d_name[0] == '.' && strstr(de->d_name, ".wanctl-")) {
@@ -302,15 +343,23 @@ int state_tmp_name(struct wan_state *st, const char *prefix, char *buf, size_t s
 			    __atomic_fetch_add(&st->tmp_seq, 1, __ATOMIC_RELAXED));
 }
 
+const char *state_tmp_rel(const struct wan_state *st, const char *tmp)
+{
+	size_t n = strlen(st->tmp);
+
+	/* Only names made by state_tmp_name come here. */
+	if (NEVER(strncmp(tmp, st->tmp, n) || tmp[n] != '/'))
+		return tmp;
+	return tmp + n + 1;
+}
+
+/* Through the descriptor: a symlink planted in tmp/ is removed, never
+ * followed, and a tmp/ swapped meanwhile is not the one emptied. */
 int state_sweep_tmp(struct wan_state *st)
 {
-	int err;
-
-	if ((err = path_remove_tree(st->tmp)) < 0)
-		return err;
-	if (mkdir(st->tmp, 0755) < 0 && errno != EEXIST)
-		return wan_err_sys(0, "cannot create '%s'", st->tmp);
-	return 0;
+	if (st->tmpfd < 0)
+		return 0;
+	return path_empty_at(st->tmpfd, st->tmp);
 }
 
 int wan_state_open(struct wan_state **out, const struct wan_config *cfg,
@@ -326,6 +375,7 @@ int wan_state_open(struct wan_state **out, const struct wan_config *cfg,
 		return wan_err(WAN_ENOMEM, "out of memory");
 	st->cfg = cfg;
 	st->lockfd = -1;
+	st->dirfd = st->tmpfd = st->objfd = -1;
 	snprintf(st->command, sizeof(st->command), "%s", command ? command : "wanctl");
 	if ((err = wan_snprintf(st->path, sizeof(st->path), "%s", cfg->state_path)) < 0 ||
 	    (err = wan_snprintf(st->target, sizeof(st->target), "%s",
@@ -344,7 +394,7 @@ int wan_state_open(struct wan_state **out, const struct wan_config *cfg,
 		if ((err = state_lock(st, wait_seconds)) < 0)
 			goto fail;
 	}
-	if ((err = wan_db_open(&st->db, st->path)) < 0)
+	if ((err = wan_db_open_at(&st->db, st->path, st->dirfd)) < 0)
 		goto fail;
 	if (!(flags & WAN_STATE_NO_RECOVER) && create) {
 		/* Read-only commands recover too when nobody else holds the lock. */
@@ -387,6 +437,9 @@ void wan_state_close(struct wan_state *st)
 	wan_db_close(st->db);
 	if (st->lockfd >= 0)
 		xclose(st->lockfd);   /* releases the flock */
+	xclose(st->objfd);
+	xclose(st->tmpfd);
+	xclose(st->dirfd);
 	json_decref(st->recovered);
 	free(st);
 }
@@ -417,6 +470,83 @@ int wan_store_object_path(const struct wan_state *st, const char *sha,
 	if (!wan_sha256_is_hex(sha))
 		return wan_err(WAN_EINVAL, "invalid object name '%.70s'", sha);
 	return wan_snprintf(buf, size, "%s/objects/sha256/%.2s/%s", st->path, sha, sha + 2);
+}
+
+/* "<2 hex>/<62 hex>": object sha relative to st->objfd. */
+static int object_rel(const char *sha, char *buf, size_t size)
+{
+	if (!wan_sha256_is_hex(sha))
+		return wan_err(WAN_EINVAL, "invalid object name '%.70s'", sha);
+	return wan_snprintf(buf, size, "%.2s/%s", sha, sha + 2);
+}
+
+int state_object_dir(struct wan_state *st, const char *sha, bool create)
+{
+	char rel[3];
+	int fd, made = 0;
+
+	if (!wan_sha256_is_hex(sha))
+		return wan_err(WAN_EINVAL, "invalid object name '%.70s'", sha);
+	memcpy(rel, sha, 2);
+	rel[2] = '\0';
+	if (create && (made = path_mkdir_beneath(st->objfd, rel, 0755)) < 0)
+		return wan_err_sys(0, "cannot create '%s/objects/sha256/%s'", st->path, rel);
+	if (made && xfsync(st->objfd) < 0)
+		return wan_err_sys(0, "cannot fsync '%s/objects/sha256'", st->path);
+	fd = path_open_beneath(st->objfd, rel, O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0)
+		return wan_err_sys(0, "cannot open '%s/objects/sha256/%s'", st->path, rel);
+	return fd;
+}
+
+int state_object_open(const struct wan_state *st, const char *sha, int flags)
+{
+	char rel[80];
+
+	if (object_rel(sha, rel, sizeof(rel)) < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return path_open_beneath(st->objfd, rel, flags, 0);
+}
+
+int state_object_stat(const struct wan_state *st, const char *sha, struct stat *sb)
+{
+	int fd = state_object_open(st, sha, O_PATH), ret, e;
+
+	if (fd < 0)
+		return -1;
+	ret = fstat(fd, sb);
+	e = errno;
+	close(fd);
+	errno = e;
+	return ret;
+}
+
+int state_release_open(const struct wan_state *st, const char *model, bool create)
+{
+	char rel[WAN_PATH_MAX];
+	int made = 0, e;
+
+	if (wan_snprintf(rel, sizeof(rel), "releases/%s", model) < 0) {
+		wan_err_clear();
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (create && (made = path_mkdir_beneath(st->dirfd, rel, 0755)) < 0)
+		return -1;
+	if (made) {
+		int fd = path_open_beneath(st->dirfd, "releases", O_RDONLY | O_DIRECTORY, 0);
+
+		if (fd < 0 || xfsync(fd) < 0) {
+			e = errno;
+			xclose(fd);
+			errno = e;
+			return -1;
+		}
+		xclose(fd);
+	}
+	return path_open_beneath(st->dirfd, rel, O_RDONLY | O_DIRECTORY, 0);
 }
 
 int wan_release_dir(const struct wan_state *st, const char *model,

@@ -6,12 +6,20 @@
 #include "wanctl/store.h"
 #include "lib/db.h"
 
+#include <sys/stat.h>
+
 struct wan_state {
 	const struct wan_config *cfg;
-	char path[WAN_PATH_MAX];      /* <state> */
+	char path[WAN_PATH_MAX];      /* <state> (for messages) */
 	char target[WAN_PATH_MAX];    /* <target_models_path> */
 	char tmp[WAN_PATH_MAX];       /* <state>/tmp */
 	char rel_prefix[WAN_PATH_MAX]; /* relative path from target to <state>/releases */
+	/* The state folder, opened once without following a symlink: every
+	 * file of the store is reached from it (openat2 beneath, *at calls),
+	 * never by a path a swapped folder could redirect. */
+	int dirfd;
+	int tmpfd;                    /* <state>/tmp (-1: absent, read-only) */
+	int objfd;                    /* <state>/objects/sha256 (likewise) */
 	int lockfd;                   /* -1 when not locked */
 	struct wan_db *db;
 	json_t *recovered;
@@ -21,8 +29,24 @@ struct wan_state {
 
 /* A unique temp name under <state>/tmp: "<prefix>-<pid>-<seq>". */
 int state_tmp_name(struct wan_state *st, const char *prefix, char *buf, size_t size);
-/* Remove everything under <state>/tmp. */
+/* The name of a state_tmp_name path relative to st->tmpfd. */
+const char *state_tmp_rel(const struct wan_state *st, const char *tmp);
+/* Remove everything under <state>/tmp (through st->tmpfd). */
 int state_sweep_tmp(struct wan_state *st);
+
+/* The folder of object sha (objects/sha256/<2 hex>) opened beneath the
+ * state folder; with create it is made when missing (objects/sha256 then
+ * fsynced). Returns the descriptor, or an error (< 0, message set). */
+int state_object_dir(struct wan_state *st, const char *sha, bool create);
+/* Object sha opened beneath the state folder, no symlink followed:
+ * a descriptor, or -1 with errno. */
+int state_object_open(const struct wan_state *st, const char *sha, int flags);
+/* stat of object sha, reached likewise: 0, or -1 with errno. */
+int state_object_stat(const struct wan_state *st, const char *sha, struct stat *sb);
+/* releases/<model> opened beneath the state folder; with create it is made
+ * when missing (releases/ then fsynced). The descriptor, or -1 with errno
+ * (no message: the caller names what it was doing). */
+int state_release_open(const struct wan_state *st, const char *model, bool create);
 
 /* release.c */
 int release_switch(struct wan_state *st, const char *model, const char *id);

@@ -166,27 +166,82 @@ int path_remove_tree(const char *path)
 	return remove_at(AT_FDCWD, path);
 }
 
-int path_remove_beneath(int dirfd, const char *rel)
+int path_open_parent_beneath(int dirfd, const char *rel, const char **base)
 {
 	char parent[WAN_PATH_MAX];
-	const char *base = strrchr(rel, '/');
-	int pfd, err;
+	const char *slash = strrchr(rel, '/');
 
-	if (!base) {
-		base = rel;
-		pfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-	} else {
-		if ((size_t)(base - rel) >= sizeof(parent))
-			return wan_err(WAN_EINVAL, "path too long: '%s'", rel);
-		memcpy(parent, rel, (size_t)(base - rel));
-		parent[base - rel] = '\0';
-		base++;
-		pfd = path_open_beneath(dirfd, parent, O_RDONLY | O_DIRECTORY, 0);
+	if (!slash) {
+		*base = rel;
+		return fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
 	}
+	if ((size_t)(slash - rel) >= sizeof(parent)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(parent, rel, (size_t)(slash - rel));
+	parent[slash - rel] = '\0';
+	*base = slash + 1;
+	return path_open_beneath(dirfd, parent, O_RDONLY | O_DIRECTORY, 0);
+}
+
+int path_mkdir_beneath(int dirfd, const char *rel, mode_t mode)
+{
+	const char *base;
+	int pfd = path_open_parent_beneath(dirfd, rel, &base), ret = 1, e;
+
+	if (pfd < 0)
+		return -1;
+	if (xmkdirat(pfd, base, mode) < 0)
+		ret = errno == EEXIST ? 0 : -1;
+	e = errno;
+	close(pfd);
+	errno = e;
+	return ret;
+}
+
+int path_remove_beneath(int dirfd, const char *rel)
+{
+	const char *base;
+	int pfd = path_open_parent_beneath(dirfd, rel, &base), err;
+
 	if (pfd < 0)
 		return errno == ENOENT ? 0 : wan_err_sys(0, "cannot open the folder of '%s'", rel);
 	err = remove_at(pfd, base);
 	close(pfd);
+	return err;
+}
+
+DIR *path_opendir_at(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), e;
+	DIR *d;
+
+	if (fd < 0)
+		return NULL;
+	if (!(d = fdopendir(fd))) {
+		e = errno;
+		close(fd);
+		errno = e;
+	}
+	return d;
+}
+
+int path_empty_at(int dirfd, const char *name)
+{
+	DIR *d = path_opendir_at(dirfd);
+	struct dirent *de;
+	int err = 0;
+
+	if (!d)
+		return wan_err_sys(0, "cannot read directory '%s'", name);
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if ((err = remove_at(dirfd, de->d_name)) < 0)
+			break;
+	}
+	closedir(d);
 	return err;
 }
 
