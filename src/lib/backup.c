@@ -192,7 +192,7 @@ static int open_source(struct wan_state *st, const char *model, const char *rele
 	int fd;
 
 	if (wan_store_object_path(st, sha, name, n) == 0 &&
-	    (fd = xopen(name, O_RDONLY | O_NOFOLLOW, 0)) >= 0)
+	    (fd = state_object_open(st, sha, O_RDONLY)) >= 0)
 		return fd;
 	/* The store lost the object; the release tree may still hold it. */
 	if (wan_release_dir(st, model, release, dir, sizeof(dir)) == 0 &&
@@ -851,7 +851,7 @@ static int restore_store_one(void *arg, size_t i)
 {
 	struct rctx *c = arg;
 	struct robj *o = &c->objs[i];
-	char tmp[WAN_PATH_MAX], obj[WAN_PATH_MAX];
+	char tmp[WAN_PATH_MAX];
 	bool existed;
 	int fd, err;
 
@@ -860,7 +860,8 @@ static int restore_store_one(void *arg, size_t i)
 		return err;
 	/* Decoded (and verified) straight into a temp file of the store,
 	 * made durable, then published like any ingested object. */
-	fd = xopen(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0444);
+	fd = xopenat(c->st->tmpfd, state_tmp_rel(c->st, tmp),
+		     O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0444);
 	if (fd < 0)
 		return wan_err_sys(0, "cannot create '%s'", tmp);
 	if ((err = decode_to_fd(c, o, fd)) < 0)
@@ -876,10 +877,8 @@ static int restore_store_one(void *arg, size_t i)
 		goto out;
 	}
 	pthread_mutex_lock(&c->store_lock);
-	if (o->damaged && wan_store_object_path(c->st, o->sha, obj, sizeof(obj)) == 0 &&
-	    xunlinkat(AT_FDCWD, obj, 0) < 0 && errno != ENOENT)
-		err = wan_err_sys(0, "cannot remove damaged store object '%s'", obj);
-	else
+	err = o->damaged ? store_object_remove(c->st, o->sha) : 0;
+	if (err == 0)
 		err = store_object_publish(c->st, tmp, o->sha, o->size, &existed);
 	pthread_mutex_unlock(&c->store_lock);
 	if (err == 0) {
@@ -889,7 +888,55 @@ static int restore_store_one(void *arg, size_t i)
 out:
 	if (fd >= 0)
 		xclose(fd);
-	unlink(tmp);
+	unlinkat(c->st->tmpfd, state_tmp_rel(c->st, tmp), 0);
+	return err;
+}
+
+/* Make the file rel of the release trees folder rfd a link to its store
+ * object sha (the tree may still hold the inode of a damaged object);
+ * *fixed when it was relinked. p names it in messages. */
+static int repair_file(struct wan_state *st, int rfd, const char *release, const char *rel,
+		       const char *sha, const char *p, bool *fixed)
+{
+	char fix[WAN_PATH_MAX + 32], obj[WAN_PATH_MAX];
+	const char *base;
+	struct stat a, b;
+	int pfd = -1, ofd = -1, err = 0;
+
+	*fixed = false;
+	if ((err = wan_store_object_path(st, sha, obj, sizeof(obj))) < 0)
+		return err;
+	if (state_object_stat(st, sha, &b) < 0)
+		return wan_err_sys(0, "cannot stat store object '%s'", obj);
+	if ((pfd = path_open_parent_beneath(rfd, rel, &base)) < 0)
+		return wan_err_sys(0, "cannot open the folder of '%s'", p);
+	if (fstatat(pfd, base, &a, AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
+	    a.st_dev == b.st_dev)
+		goto out;
+	if ((err = wan_snprintf(fix, sizeof(fix), "%s.wanctl-fix", base)) < 0 ||
+	    (ofd = state_object_dir(st, sha, false)) < 0) {
+		err = err < 0 ? err : ofd;
+		goto out;
+	}
+	unlinkat(pfd, fix, 0);
+	if (xlinkat(ofd, sha + 2, pfd, fix) < 0) {
+		err = wan_err_sys(0, "cannot link '%s' into release %s", obj, release);
+		goto out;
+	}
+	if (xrenameat(pfd, fix, pfd, base, 0) < 0) {
+		err = wan_err_sys(0, "cannot replace '%s'", p);
+		unlinkat(pfd, fix, 0);
+		goto out;
+	}
+	if (xfsync(pfd) < 0) {
+		err = wan_err_sys(0, "cannot fsync the folder of '%s'", p);
+		goto out;
+	}
+	*fixed = true;
+out:
+	if (ofd >= 0)
+		xclose(ofd);
+	xclose(pfd);
 	return err;
 }
 
@@ -897,40 +944,30 @@ out:
  * may still hold the inode of a damaged object). */
 static int repair_tree(struct wan_state *st, const char *model, const char *release, json_t *m)
 {
-	char dir[WAN_PATH_MAX], p[WAN_PATH_MAX], obj[WAN_PATH_MAX], tmp[WAN_PATH_MAX + 32];
+	char dir[WAN_PATH_MAX], p[WAN_PATH_MAX], rel[WAN_PATH_MAX];
 	json_t *f;
 	size_t i;
-	int err;
+	int rfd, err = 0;
 
 	if ((err = wan_release_dir(st, model, release, dir, sizeof(dir))) < 0)
 		return err;
+	if ((rfd = state_release_open(st, model, false)) < 0)
+		return wan_err_sys(0, "cannot open release %s ('%s')", release, dir);
 	json_array_foreach(json_object_get(m, "files"), i, f) {
-		const char *rel = json_string_value(json_object_get(f, "path"));
-		struct stat a, b;
+		const char *path = json_string_value(json_object_get(f, "path"));
+		const char *sha = json_string_value(json_object_get(f, "sha256"));
+		bool fixed;
 
-		if ((err = path_join(p, sizeof(p), dir, rel)) < 0 ||
-		    (err = wan_store_object_path(st, json_string_value(json_object_get(f, "sha256")),
-						 obj, sizeof(obj))) < 0)
-			return err;
-		if (stat(obj, &b) < 0)
-			return wan_err_sys(0, "cannot stat store object '%s'", obj);
-		if (lstat(p, &a) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
-			continue;
-		snprintf(tmp, sizeof(tmp), "%s.wanctl-fix", p);
-		unlink(tmp);
-		if (xlinkat(AT_FDCWD, obj, AT_FDCWD, tmp) < 0)
-			return wan_err_sys(0, "cannot link '%s' into release %s", obj, release);
-		if (xrename(tmp, p) < 0) {
-			err = wan_err_sys(0, "cannot replace '%s'", p);
-			unlink(tmp);
-			return err;
-		}
-		if (xfsync_parent(p) < 0)
-			return wan_err_sys(0, "cannot fsync the folder of '%s'", p);
-		wan_log(WAN_LOG_INFO, "release %s of '%s': '%s' relinked to its restored object",
-			release, model, rel);
+		if ((err = path_join(p, sizeof(p), dir, path)) < 0 ||
+		    (err = wan_snprintf(rel, sizeof(rel), "%s/%s", release, path)) < 0 ||
+		    (err = repair_file(st, rfd, release, rel, sha, p, &fixed)) < 0)
+			break;
+		if (fixed)
+			wan_log(WAN_LOG_INFO, "release %s of '%s': '%s' relinked to its restored "
+				"object", release, model, path);
 	}
-	return 0;
+	xclose(rfd);
+	return err;
 }
 
 /* Distinct objects of a snapshot's manifest (paths borrowed from snap). */
@@ -978,7 +1015,6 @@ static int restore_core(struct wan_state *st, struct bk_repo *r, json_t *snap, j
 	struct robj *all = NULL, *need = NULL;
 	size_t nall = 0, nneed = 0, i;
 	struct rctx c;
-	char obj[WAN_PATH_MAX];
 	int err;
 
 	memset(&c, 0, sizeof(c));
@@ -997,9 +1033,7 @@ static int restore_core(struct wan_state *st, struct bk_repo *r, json_t *snap, j
 			if (!strcmp(json_string_value(json_object_get(b, "sha256")) ?
 				    json_string_value(json_object_get(b, "sha256")) : "", all[i].sha))
 				listed = true;
-		if ((err = wan_store_object_path(st, all[i].sha, obj, sizeof(obj))) < 0)
-			goto out;
-		if (stat(obj, &sb) == 0) {
+		if (state_object_stat(st, all[i].sha, &sb) == 0) {
 			if ((uint64_t)sb.st_size == all[i].size && !listed)
 				continue;
 			all[i].damaged = true;

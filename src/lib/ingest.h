@@ -34,5 +34,8 @@ int ingest_tree(struct wan_state *st, struct src_tree *t,
  */
 int store_object_publish(struct wan_state *st, const char *tmp, const char *sha,
 			 uint64_t size, bool *existed);
+/* Unlink the (damaged) object sha, through its folder's descriptor; a
+ * missing object is fine. */
+int store_object_remove(struct wan_state *st, const char *sha);
 
 #endif

@@ -53,61 +53,68 @@ struct ingest_ctx {
 	uint64_t total;
 };
 
-static int object_dir_ensure(struct wan_state *st, const char *sha, char *dir, size_t n)
-{
-	int err;
-
-	if ((err = wan_snprintf(dir, n, "%s/objects/sha256/%.2s", st->path, sha)) < 0)
-		return err;
-	if (mkdir(dir, 0755) == 0) {
-		char parent[WAN_PATH_MAX];
-		if ((err = wan_snprintf(parent, sizeof(parent), "%s/objects/sha256", st->path)) < 0)
-			return err;
-		if (xfsync_dir(parent) < 0)
-			return wan_err_sys(0, "cannot fsync '%s'", parent);
-	} else if (errno != EEXIST) {
-		return wan_err_sys(0, "cannot create '%s'", dir);
-	}
-	return 0;
-}
-
-/* Publish tmp as object sha (S1). */
+/* Publish tmp (a state_tmp_name path) as object sha (S1): linked from
+ * tmp/ into its folder, both reached through descriptors of the state
+ * folder. */
 int store_object_publish(struct wan_state *st, const char *tmp, const char *sha,
 			 uint64_t size, bool *existed)
 {
-	char dir[WAN_PATH_MAX], obj[WAN_PATH_MAX];
+	char obj[WAN_PATH_MAX];
 	struct stat sb;
-	int err;
+	int dfd, err = 0;
 
 	*existed = false;
-	if ((err = object_dir_ensure(st, sha, dir, sizeof(dir))) < 0 ||
-	    (err = wan_store_object_path(st, sha, obj, sizeof(obj))) < 0)
+	if ((err = wan_store_object_path(st, sha, obj, sizeof(obj))) < 0)
 		return err;
-	if (xlinkat(AT_FDCWD, tmp, AT_FDCWD, obj) < 0) {
-		if (errno != EEXIST)
-			return wan_err_sys(0, "cannot publish object '%s'", obj);
-		if (stat(obj, &sb) < 0)
-			return wan_err_sys(0, "cannot stat object '%s'", obj);
-		if ((uint64_t)sb.st_size != size)
-			return wan_err(WAN_ECORRUPT,
-				       "store object '%s' exists with %llu bytes instead of %llu: "
-				       "the store is damaged; run 'wanctl verify'", obj,
-				       (unsigned long long)sb.st_size, (unsigned long long)size);
+	if ((dfd = state_object_dir(st, sha, true)) < 0)
+		return dfd;
+	if (xlinkat(st->tmpfd, state_tmp_rel(st, tmp), dfd, sha + 2) < 0) {
+		if (errno != EEXIST) {
+			err = wan_err_sys(0, "cannot publish object '%s'", obj);
+			goto out;
+		}
+		if (fstatat(dfd, sha + 2, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+			err = wan_err_sys(0, "cannot stat object '%s'", obj);
+			goto out;
+		}
+		if ((uint64_t)sb.st_size != size) {
+			err = wan_err(WAN_ECORRUPT,
+				      "store object '%s' exists with %llu bytes instead of %llu: "
+				      "the store is damaged; run 'wanctl verify'", obj,
+				      (unsigned long long)sb.st_size, (unsigned long long)size);
+			goto out;
+		}
 		*existed = true;
-		return 0;
+		goto out;
 	}
-	if (xfsync_dir(dir) < 0)
-		return wan_err_sys(0, "cannot fsync '%s'", dir);
-	return 0;
+	if (xfsync(dfd) < 0)
+		err = wan_err_sys(0, "cannot fsync '%s/objects/sha256/%.2s'", st->path, sha);
+out:
+	xclose(dfd);
+	return err;
+}
+
+int store_object_remove(struct wan_state *st, const char *sha)
+{
+	char obj[WAN_PATH_MAX];
+	int dfd, err = 0;
+
+	if ((err = wan_store_object_path(st, sha, obj, sizeof(obj))) < 0)
+		return err;
+	if ((dfd = state_object_dir(st, sha, false)) < 0)
+		return dfd;
+	if (xunlinkat(dfd, sha + 2, 0) < 0 && errno != ENOENT)
+		err = wan_err_sys(0, "cannot remove damaged store object '%s'", obj);
+	xclose(dfd);
+	return err;
 }
 
 static bool object_present(struct wan_state *st, const char *sha, uint64_t size)
 {
-	char obj[WAN_PATH_MAX];
 	struct stat sb;
 
-	return wan_store_object_path(st, sha, obj, sizeof(obj)) == 0 &&
-	       stat(obj, &sb) == 0 && (uint64_t)sb.st_size == size;
+	return state_object_stat(st, sha, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	       (uint64_t)sb.st_size == size;
 }
 
 struct stream {
@@ -295,7 +302,7 @@ static int ingest_one(struct ingest_ctx *c, struct src_file *f, char *buf,
 	s.ctx = c;
 
 	if (mode == WAN_TRANSFER_HARDLINK) {
-		if (xlinkat(AT_FDCWD, f->abs, AT_FDCWD, tmp) < 0) {
+		if (xlinkat(AT_FDCWD, f->abs, st->tmpfd, state_tmp_rel(st, tmp)) < 0) {
 			err = wan_err_sys(0, errno == EXDEV ?
 					  "cannot hard-link '%s' into the store: staging is on another filesystem (use --transfer copy)" :
 					  "cannot hard-link '%s' into the store", f->abs);
@@ -304,7 +311,7 @@ static int ingest_one(struct ingest_ctx *c, struct src_file *f, char *buf,
 		tmp_made = true;
 		/* linkat went by the path again: it must have linked the inode
 		 * that is open (and hashed), not whatever the path reaches now. */
-		if (fstatat(AT_FDCWD, tmp, &b, AT_SYMLINK_NOFOLLOW) < 0 ||
+		if (fstatat(st->tmpfd, state_tmp_rel(st, tmp), &b, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    b.st_dev != a.st_dev || b.st_ino != a.st_ino) {
 			err = wan_err(WAN_EIO, "staging file '%s' changed while it was linked", f->abs);
 			goto out;
@@ -315,7 +322,8 @@ static int ingest_one(struct ingest_ctx *c, struct src_file *f, char *buf,
 			goto out;
 		}
 	} else {
-		out = xopen(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0444);
+		out = xopenat(st->tmpfd, state_tmp_rel(st, tmp),
+			      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0444);
 		if (out < 0) {
 			err = wan_err_sys(0, "cannot create '%s'", tmp);
 			goto out;
@@ -377,7 +385,7 @@ static int ingest_one(struct ingest_ctx *c, struct src_file *f, char *buf,
 	} else if (mode == WAN_TRANSFER_HARDLINK) {
 		/* The staging inode itself is published: fsync it through the
 		 * name that will be linked (S1). */
-		int tfd = xopen(tmp, O_RDONLY | O_NOFOLLOW, 0);
+		int tfd = xopenat(st->tmpfd, state_tmp_rel(st, tmp), O_RDONLY | O_NOFOLLOW, 0);
 		if (tfd < 0 || xfsync(tfd) < 0) {
 			err = wan_err_sys(0, "cannot fsync '%s'", f->abs);
 			xclose(tfd);
@@ -395,7 +403,7 @@ out:
 	if (out >= 0)
 		xclose(out);
 	if (tmp_made)
-		unlink(tmp);
+		unlinkat(st->tmpfd, state_tmp_rel(st, tmp), 0);
 	xclose(in);
 	wan_tscan_free(scan);
 	wan_st_header_free(hdr);
