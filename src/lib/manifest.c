@@ -168,13 +168,18 @@ int manifest_parse(const char *text, size_t len, const char *name, json_t **out)
 
 int manifest_load_file(const char *path, json_t **out)
 {
+	return manifest_load_at(AT_FDCWD, path, path, out);
+}
+
+int manifest_load_at(int dirfd, const char *name, const char *path, json_t **out)
+{
 	struct stat sb;
 	char *text = NULL;
 	ssize_t n;
 	int fd, err;
 
 	*out = NULL;
-	fd = xopen(path, O_RDONLY | O_NOFOLLOW, 0);
+	fd = xopenat(dirfd, name, O_RDONLY | O_NOFOLLOW, 0);
 	if (fd < 0)
 		return wan_err_sys(0, "cannot open manifest '%s'", path);
 	if (fstat(fd, &sb) < 0) {
@@ -205,12 +210,36 @@ out:
 
 int manifest_write(json_t *m, const char *path, const char *tmpdir)
 {
+	char dir[WAN_PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int dfd = -1, tfd, err;
+
+	if (!slash || (size_t)(slash - path) >= sizeof(dir))
+		return wan_err(WAN_EINVAL, "cannot publish manifest '%s': not an absolute path", path);
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	if ((tfd = xopen(tmpdir, O_RDONLY | O_DIRECTORY, 0)) < 0)
+		return wan_err_sys(0, "cannot create a temp file in '%s'", tmpdir);
+	if ((dfd = xopen(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY, 0)) < 0)
+		err = wan_err_sys(0, "cannot publish manifest '%s'", path);
+	else
+		err = manifest_write_at(m, dfd, slash + 1, path, tfd, tmpdir);
+	xclose(dfd);
+	xclose(tfd);
+	return err;
+}
+
+int manifest_write_at(json_t *m, int dirfd, const char *name, const char *path,
+		      int tmpfd, const char *tmpdir)
+{
 	char tmp[WAN_PATH_MAX];
+	const char *tname = NULL;
 	char *text = NULL;
+	struct stat sb;
 	int fd = -1, err = 0;
 	static unsigned seq;
 
-	if (access(path, F_OK) == 0)
+	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
 		return 0;
 	text = json_dumps(m, JSON_INDENT(1) | JSON_ENSURE_ASCII);
 	if (!text)
@@ -218,7 +247,8 @@ int manifest_write(json_t *m, const char *path, const char *tmpdir)
 	if ((err = wan_snprintf(tmp, sizeof(tmp), "%s/manifest-%ld-%u", tmpdir,
 				(long)getpid(), __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED))) < 0)
 		goto out;
-	fd = xopen(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0444);
+	tname = tmp + strlen(tmpdir) + 1;
+	fd = xopenat(tmpfd, tname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0444);
 	if (fd < 0) {
 		err = wan_err_sys(0, "cannot create '%s'", tmp);
 		goto out;
@@ -237,16 +267,17 @@ int manifest_write(json_t *m, const char *path, const char *tmpdir)
 		goto out;
 	}
 	fd = -1;
-	if (xlinkat(AT_FDCWD, tmp, AT_FDCWD, path) < 0 && errno != EEXIST) {
+	if (xlinkat(tmpfd, tname, dirfd, name) < 0 && errno != EEXIST) {
 		err = wan_err_sys(0, "cannot publish manifest '%s'", path);
 		goto out;
 	}
-	if (xfsync_parent(path) < 0)
+	if (xfsync(dirfd) < 0)
 		err = wan_err_sys(0, "cannot fsync the folder of '%s'", path);
 out:
 	if (fd >= 0)
 		xclose(fd);
-	unlink(tmp);
+	if (tname)
+		unlinkat(tmpfd, tname, 0);
 	free(text);
 	return err;
 }

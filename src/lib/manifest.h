@@ -23,10 +23,18 @@ int manifest_release_id(json_t *files, char id[17]);
 int manifest_validate(json_t *m, const char *name);
 /* Load and validate a manifest file (bounded). */
 int manifest_load_file(const char *path, json_t **out);
+/* The same for the file name in the folder dirfd (not followed if a
+ * symlink); path names it in messages. */
+int manifest_load_at(int dirfd, const char *name, const char *path, json_t **out);
 /* Parse manifest text (fuzzing entry point). */
 int manifest_parse(const char *text, size_t len, const char *name, json_t **out);
 /* Publish m at path: temp file beside it, fsync, link (no replace), fsync
  * the directory. An existing file is left alone (same id, same content). */
 int manifest_write(json_t *m, const char *path, const char *tmpdir);
+/* The same through descriptors: published as name in the folder dirfd
+ * (path names it in messages), its temp file made in the folder tmpfd
+ * (tmpdir names it). */
+int manifest_write_at(json_t *m, int dirfd, const char *name, const char *path,
+		      int tmpfd, const char *tmpdir);
 
 #endif

@@ -49,12 +49,19 @@ static json_t *col_time(sqlite3_stmt *q, int i)
 int wan_manifest_load(const struct wan_state *st, const char *model,
 		      const char *id, json_t **out)
 {
-	char p[WAN_PATH_MAX];
-	int err;
+	char p[WAN_PATH_MAX], name[WAN_RELEASE_ID_LEN + 8];
+	int rfd, err;
 
-	if ((err = wan_release_manifest_path(st, model, id, p, sizeof(p))) < 0)
+	*out = NULL;
+	if ((err = wan_release_manifest_path(st, model, id, p, sizeof(p))) < 0 ||
+	    (err = wan_snprintf(name, sizeof(name), "%s.json", id)) < 0)
 		return err;
-	return manifest_load_file(p, out);
+	/* Beneath the state folder's descriptor, no symlink followed. */
+	if ((rfd = state_release_open(st, model, false)) < 0)
+		return wan_err_sys(0, "cannot open manifest '%s'", p);
+	err = manifest_load_at(rfd, name, p, out);
+	xclose(rfd);
+	return err;
 }
 
 /* ---- rollback ---- */
@@ -139,7 +146,7 @@ static int rollback_check_target(struct wan_state *st, const char *model, const 
 			      wan_errmsg()[0] ? "" : "");
 		goto out;
 	}
-	if ((err = manifest_load_file(mpath, &m)) < 0 ||
+	if ((err = wan_manifest_load(st, model, id, &m)) < 0 ||
 	    (err = release_check_objects(st, m, full, bad)) < 0)
 		goto out;
 	if (json_array_size(bad)) {
@@ -598,7 +605,7 @@ int wan_releases(struct wan_state *st, const char *model, json_t **out)
 	}
 	while ((de = readdir(d))) {
 		size_t len = strlen(de->d_name);
-		char id[WAN_RELEASE_ID_LEN + 1], obj[WAN_PATH_MAX];
+		char id[WAN_RELEASE_ID_LEN + 1];
 		json_t *m = NULL, *f;
 		uint64_t unique = 0, shared = 0;
 		size_t i;
@@ -616,9 +623,8 @@ int wan_releases(struct wan_state *st, const char *model, json_t **out)
 		json_array_foreach(json_object_get(m, "files"), i, f) {
 			struct stat sb;
 			uint64_t size = (uint64_t)json_integer_value(json_object_get(f, "size"));
-			if (wan_store_object_path(st, json_string_value(json_object_get(f, "sha256")),
-						  obj, sizeof(obj)) == 0 && stat(obj, &sb) == 0 &&
-			    sb.st_nlink <= 2)
+			if (state_object_stat(st, json_string_value(json_object_get(f, "sha256")),
+					      &sb) == 0 && sb.st_nlink <= 2)
 				unique += size;
 			else
 				shared += size;
@@ -699,7 +705,7 @@ static void verify_file(struct vjob *j, json_t *f, char *buf, size_t bufsize)
 	const char *rel = json_string_value(json_object_get(f, "path"));
 	const char *sha = json_string_value(json_object_get(f, "sha256"));
 	uint64_t size = (uint64_t)json_integer_value(json_object_get(f, "size"));
-	char obj[WAN_PATH_MAX], hex[WAN_SHA256_HEX];
+	char hex[WAN_SHA256_HEX];
 	const char *problem = NULL;
 	struct stat sb, ob;
 	int fd = path_open_beneath(j->dirfd, rel, O_RDONLY | O_NONBLOCK, 0);
@@ -713,7 +719,7 @@ static void verify_file(struct vjob *j, json_t *f, char *buf, size_t bufsize)
 	} else if ((uint64_t)sb.st_size != size) {
 		problem = "wrong size";
 	} else if (j->quick) {
-		if (wan_store_object_path(j->st, sha, obj, sizeof(obj)) < 0 || stat(obj, &ob) < 0)
+		if (state_object_stat(j->st, sha, &ob) < 0)
 			problem = "store object missing";
 		else if (ob.st_ino != sb.st_ino || ob.st_dev != sb.st_dev)
 			problem = "not the store object (inode differs)";
@@ -965,12 +971,9 @@ int wan_gc(struct wan_state *st, bool dry_run, json_t **out)
 	DIR *d;
 	struct dirent *de;
 	size_t i;
-	int err = 0, sfd, stfd;
+	int err = 0, sfd, rfd;
 
 	*out = NULL;
-	stfd = xopen(st->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
-	if (stfd < 0)
-		return wan_err_sys(0, "cannot open state folder '%s'", st->path);
 	if (keep < 2)
 		keep = 2;  /* never the current or the previous release */
 	/* Releases: per model, newest first; keep `keep`, the current and the previous. */
@@ -1018,14 +1021,17 @@ int wan_gc(struct wan_state *st, bool dry_run, json_t **out)
 			wan_release_dir(st, model, id, rdir, sizeof(rdir));
 			if ((err = wan_snprintf(mpath, sizeof(mpath), "releases/%s/%s", model,
 						id)) < 0 ||
-			    (err = path_remove_beneath(stfd, mpath)) < 0 ||
+			    (err = path_remove_beneath(st->dirfd, mpath)) < 0 ||
 			    (err = wan_snprintf(mpath, sizeof(mpath), "releases/%s/%s.json",
 						model, id)) < 0 ||
-			    (err = path_remove_beneath(stfd, mpath)) < 0) {
+			    (err = path_remove_beneath(st->dirfd, mpath)) < 0) {
 				json_decref(rl);
 				goto out;
 			}
-			xfsync_parent(rdir);
+			if ((rfd = state_release_open(st, model, false)) >= 0) {
+				xfsync(rfd);
+				xclose(rfd);
+			}
 		}
 		json_decref(rl);
 	}
@@ -1035,7 +1041,8 @@ int wan_gc(struct wan_state *st, bool dry_run, json_t **out)
 	/* Through folder descriptors, never following a symlink: a folder
 	 * swapped for one cannot take the unlinks outside the store. */
 	if (wan_snprintf(dir, sizeof(dir), "%s/objects/sha256", st->path) == 0 &&
-	    (sfd = xopen(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0)) >= 0) {
+	    st->objfd >= 0 && (sfd = path_open_beneath(st->objfd, ".", O_RDONLY | O_DIRECTORY,
+							0)) >= 0) {
 		if (!(d = fdopendir(sfd)))
 			xclose(sfd);
 		while (d && (de = readdir(d))) {
@@ -1083,7 +1090,6 @@ int wan_gc(struct wan_state *st, bool dry_run, json_t **out)
 			 "objects_removed", (json_int_t)nobj, "bytes_freed", (json_int_t)freed,
 			 "dry_run", dry_run);
 out:
-	xclose(stfd);
 	json_decref(removed);
 	json_decref(refs);
 	json_decref(models);

@@ -32,119 +32,171 @@
 
 int release_exists(struct wan_state *st, const char *model, const char *id)
 {
-	char p[WAN_PATH_MAX], m[WAN_PATH_MAX];
+	char m[WAN_RELEASE_ID_LEN + 8];
 	struct stat sb;
+	int rfd, ok;
 
-	if (wan_release_dir(st, model, id, p, sizeof(p)) < 0 ||
-	    wan_release_manifest_path(st, model, id, m, sizeof(m)) < 0)
+	if (wan_snprintf(m, sizeof(m), "%s.json", id) < 0) {
+		wan_err_clear();
 		return 0;
-	return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode) && access(m, F_OK) == 0;
+	}
+	if ((rfd = state_release_open(st, model, false)) < 0)
+		return 0;
+	ok = fstatat(rfd, id, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode) &&
+	     fstatat(rfd, m, &sb, AT_SYMLINK_NOFOLLOW) == 0;
+	xclose(rfd);
+	return ok;
 }
 
-/* mkdir -p of the parents of rel under root, fsyncing new folders later. */
-static int tree_mkdirs(const char *root, const char *rel, json_t *dirs)
+/* mkdir -p of the parents of rel in the tree tfd (named root in messages),
+ * each folder made beneath it; the new ones are added to dirs (relative to
+ * tfd) to be fsynced later. */
+static int tree_mkdirs(int tfd, const char *root, const char *rel, json_t *dirs)
 {
 	char p[WAN_PATH_MAX];
 	size_t n = strlen(rel);
-	int err;
+	int made, fd;
 
-	if ((err = path_join(p, sizeof(p), root, rel)) < 0)
-		return err;
-	for (size_t i = strlen(root) + 1; i < strlen(root) + 1 + n; i++) {
+	if (n >= sizeof(p))
+		return wan_err(WAN_EINVAL, "path too long: '%.64s...'", rel);
+	memcpy(p, rel, n + 1);
+	for (size_t i = 0; i < n; i++) {
 		if (p[i] != '/')
 			continue;
 		p[i] = '\0';
-		if (mkdir(p, 0755) == 0) {
-			chmod(p, 0755); /* whatever the umask: servers of any user read it */
+		if ((made = path_mkdir_beneath(tfd, p, 0755)) < 0)
+			return wan_err_sys(0, "cannot create '%s/%s'", root, p);
+		if (made) {
+			/* whatever the umask: servers of any user read it */
+			fd = path_open_beneath(tfd, p, O_RDONLY | O_DIRECTORY, 0);
+			if (fd >= 0)
+				fchmod(fd, 0755);
+			xclose(fd);
 			json_array_append_new(dirs, json_string(p));
 		}
-		else if (errno != EEXIST)
-			return wan_err_sys(0, "cannot create '%s'", p);
 		p[i] = '/';
 	}
 	return 0;
 }
 
-int release_publish(struct wan_state *st, const char *model, const char *id,
-		    json_t *manifest)
+/* Link object sha as rel in the tree tfd. */
+static int tree_link(struct wan_state *st, int tfd, const char *rel, const char *sha)
 {
-	char mdir[WAN_PATH_MAX], mpath[WAN_PATH_MAX], final[WAN_PATH_MAX];
-	/* tmp is empty until named: the cleanup at out: tests it. */
-	char tmp[WAN_PATH_MAX] = "", obj[WAN_PATH_MAX], dst[WAN_PATH_MAX];
-	json_t *dirs = json_array(), *f, *d;
+	char obj[WAN_PATH_MAX];
+	const char *base;
+	int ofd, pfd = -1, err = 0;
+
+	if ((err = wan_store_object_path(st, sha, obj, sizeof(obj))) < 0)
+		return err;
+	if ((ofd = state_object_dir(st, sha, false)) < 0)
+		return ofd;
+	if ((pfd = path_open_parent_beneath(tfd, rel, &base)) < 0 ||
+	    xlinkat(ofd, sha + 2, pfd, base) < 0)
+		err = wan_err_sys(0, "cannot link object '%s' as '%s'", obj, rel);
+	xclose(pfd);
+	xclose(ofd);
+	return err;
+}
+
+/* fsync the new folders of the tree tfd, children before parents (dirs is
+ * in creation order), then the tree's root. */
+static int tree_fsync(int tfd, const char *root, json_t *dirs)
+{
+	for (size_t i = json_array_size(dirs); i-- > 0;) {
+		const char *d = json_string_value(json_array_get(dirs, i));
+		int fd = path_open_beneath(tfd, d, O_RDONLY | O_DIRECTORY, 0);
+
+		if (fd < 0 || xfsync(fd) < 0) {
+			int err = wan_err_sys(0, "cannot fsync '%s/%s'", root, d);
+			xclose(fd);
+			return err;
+		}
+		xclose(fd);
+	}
+	if (xfsync(tfd) < 0)
+		return wan_err_sys(0, "cannot fsync '%s'", root);
+	return 0;
+}
+
+/* Build the tree of manifest in tmp/ (the state_tmp_name path tmp). */
+static int tree_build(struct wan_state *st, const char *tmp, json_t *manifest)
+{
+	const char *trel = state_tmp_rel(st, tmp);
+	json_t *dirs = json_array(), *f;
 	size_t i;
-	int err;
+	int tfd, err = 0;
 
 	if (!dirs)
 		return wan_err(WAN_ENOMEM, "out of memory");
-	if (release_exists(st, model, id)) {
-		json_decref(dirs);
-		return 0;
-	}
-	if ((err = wan_snprintf(mdir, sizeof(mdir), "%s/releases/%s", st->path, model)) < 0)
-		goto out;
-	if (mkdir(mdir, 0755) == 0) {
-		char parent[WAN_PATH_MAX];
-		if ((err = wan_snprintf(parent, sizeof(parent), "%s/releases", st->path)) < 0)
-			goto out;
-		if (xfsync_dir(parent) < 0) {
-			err = wan_err_sys(0, "cannot fsync '%s'", parent);
-			goto out;
-		}
-	} else if (errno != EEXIST) {
-		err = wan_err_sys(0, "cannot create '%s'", mdir);
-		goto out;
-	}
-	if ((err = wan_release_manifest_path(st, model, id, mpath, sizeof(mpath))) < 0 ||
-	    (err = manifest_write(manifest, mpath, st->tmp)) < 0)
-		goto out;
-	if ((err = wan_release_dir(st, model, id, final, sizeof(final))) < 0)
-		goto out;
-	if (access(final, F_OK) == 0) {
-		err = 0;
-		goto out;
-	}
-	if ((err = state_tmp_name(st, "rel", tmp, sizeof(tmp))) < 0)
-		goto out;
-	if (mkdir(tmp, 0755) < 0 || chmod(tmp, 0755) < 0) {
+	tfd = xopenat(st->tmpfd, trel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+	if (tfd < 0 || fchmod(tfd, 0755) < 0) {
 		err = wan_err_sys(0, "cannot create '%s'", tmp);
 		goto out;
 	}
-	json_array_append_new(dirs, json_string(tmp));
 	json_array_foreach(json_object_get(manifest, "files"), i, f) {
 		const char *rel = json_string_value(json_object_get(f, "path"));
 		const char *sha = json_string_value(json_object_get(f, "sha256"));
 
-		if ((err = tree_mkdirs(tmp, rel, dirs)) < 0 ||
-		    (err = wan_store_object_path(st, sha, obj, sizeof(obj))) < 0 ||
-		    (err = path_join(dst, sizeof(dst), tmp, rel)) < 0)
+		if ((err = tree_mkdirs(tfd, tmp, rel, dirs)) < 0 ||
+		    (err = tree_link(st, tfd, rel, sha)) < 0)
 			goto out;
-		if (xlinkat(AT_FDCWD, obj, AT_FDCWD, dst) < 0) {
-			err = wan_err_sys(0, "cannot link object '%s' as '%s'", obj, rel);
-			goto out;
-		}
 	}
-	/* Children before parents: the array is in creation order. */
-	for (i = json_array_size(dirs); i-- > 0;) {
-		d = json_array_get(dirs, i);
-		if (xfsync_dir(json_string_value(d)) < 0) {
-			err = wan_err_sys(0, "cannot fsync '%s'", json_string_value(d));
-			goto out;
-		}
+	err = tree_fsync(tfd, tmp, dirs);
+out:
+	xclose(tfd);
+	json_decref(dirs);
+	return err;
+}
+
+/*
+ * The manifest, then the tree: built in tmp/, renamed into releases/<model>/
+ * (R1). Everything through descriptors of the state folder: a folder of it
+ * swapped for a symlink meanwhile does not receive the release (bug 13).
+ */
+int release_publish(struct wan_state *st, const char *model, const char *id,
+		    json_t *manifest)
+{
+	char mdir[WAN_PATH_MAX], mpath[WAN_PATH_MAX], final[WAN_PATH_MAX], mname[64];
+	/* tmp is empty until made: the cleanup at out: tests it. */
+	char tmp[WAN_PATH_MAX] = "";
+	struct stat sb;
+	int mfd = -1, err;
+
+	if (release_exists(st, model, id))
+		return 0;
+	if ((err = wan_snprintf(mdir, sizeof(mdir), "%s/releases/%s", st->path, model)) < 0 ||
+	    (err = wan_release_manifest_path(st, model, id, mpath, sizeof(mpath))) < 0 ||
+	    (err = wan_release_dir(st, model, id, final, sizeof(final))) < 0 ||
+	    (err = wan_snprintf(mname, sizeof(mname), "%s.json", id)) < 0)
+		return err;
+	if ((mfd = state_release_open(st, model, true)) < 0)
+		return wan_err_sys(0, "cannot create '%s'", mdir);
+	if ((err = manifest_write_at(manifest, mfd, mname, mpath, st->tmpfd, st->tmp)) < 0)
+		goto out;
+	if (fstatat(mfd, id, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+		goto out;
+	if ((err = state_tmp_name(st, "rel", tmp, sizeof(tmp))) < 0)
+		goto out;
+	if (xmkdirat(st->tmpfd, state_tmp_rel(st, tmp), 0755) < 0) {
+		err = wan_err_sys(0, "cannot create '%s'", tmp);
+		tmp[0] = '\0';
+		goto out;
 	}
-	if (xrename(tmp, final) < 0) {
+	if ((err = tree_build(st, tmp, manifest)) < 0)
+		goto out;
+	if (xrenameat(st->tmpfd, state_tmp_rel(st, tmp), mfd, id, 0) < 0) {
 		err = wan_err_sys(0, "cannot publish release '%s'", final);
 		goto out;
 	}
-	if (xfsync_dir(mdir) < 0) {
+	if (xfsync(mfd) < 0) {
 		err = wan_err_sys(0, "cannot fsync '%s'", mdir);
 		goto out;
 	}
 	err = 0;
 out:
-	if (err < 0 && tmp[0] && access(tmp, F_OK) == 0)
-		path_remove_tree(tmp);
-	json_decref(dirs);
+	if (err < 0 && tmp[0])
+		path_remove_beneath(st->tmpfd, state_tmp_rel(st, tmp));
+	xclose(mfd);
 	return err;
 }
 
@@ -351,7 +403,7 @@ int release_check_objects(struct wan_state *st, json_t *manifest, bool full,
 
 		if ((err = wan_store_object_path(st, sha, obj, sizeof(obj))) < 0)
 			return err;
-		if (stat(obj, &sb) < 0) {
+		if (state_object_stat(st, sha, &sb) < 0) {
 			json_array_append_new(bad, json_pack("{s:s,s:s,s:s}", "path", rel,
 							     "sha256", sha, "problem", "missing"));
 			continue;
@@ -363,7 +415,7 @@ int release_check_objects(struct wan_state *st, json_t *manifest, bool full,
 		}
 		if (full) {
 			char *buf = malloc(1u << 20);
-			int fd = xopen(obj, O_RDONLY, 0), r;
+			int fd = state_object_open(st, sha, O_RDONLY), r;
 
 			if (!buf || fd < 0) {
 				free(buf);
