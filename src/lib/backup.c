@@ -188,8 +188,8 @@ static int object_present(struct bk_repo *r, const char *sha, uint64_t size,
 static int open_source(struct wan_state *st, const char *model, const char *release,
 		       const char *sha, const char *path, char *name, size_t n)
 {
-	char dir[WAN_PATH_MAX];
-	int fd;
+	char dir[WAN_PATH_MAX], rel[WAN_PATH_MAX];
+	int fd, rfd;
 
 	if (wan_store_object_path(st, sha, name, n) == 0 &&
 	    (fd = state_object_open(st, sha, O_RDONLY)) >= 0)
@@ -197,8 +197,13 @@ static int open_source(struct wan_state *st, const char *model, const char *rele
 	/* The store lost the object; the release tree may still hold it. */
 	if (wan_release_dir(st, model, release, dir, sizeof(dir)) == 0 &&
 	    path_join(name, n, dir, path) == 0 &&
-	    (fd = xopen(name, O_RDONLY | O_NOFOLLOW, 0)) >= 0)
-		return fd;
+	    wan_snprintf(rel, sizeof(rel), "%s/%s", release, path) == 0 &&
+	    (rfd = state_release_open(st, model, false)) >= 0) {
+		fd = path_open_beneath(rfd, rel, O_RDONLY, 0);
+		xclose(rfd);
+		if (fd >= 0)
+			return fd;
+	}
 	return wan_err_sys(0, "cannot read '%s' of %s release %s from the store", path, model,
 			   release);
 }

@@ -130,12 +130,13 @@ static int rollback_check_target(struct wan_state *st, const char *model, const 
 				 bool full)
 {
 	json_t *m = NULL, *bad = json_array();
-	char mpath[WAN_PATH_MAX];
+	char mname[WAN_RELEASE_ID_LEN + 8];
+	struct stat sb;
 	int err;
 
-	if ((err = wan_release_manifest_path(st, model, id, mpath, sizeof(mpath))) < 0)
+	if ((err = wan_snprintf(mname, sizeof(mname), "%s.json", id)) < 0)
 		goto out;
-	if (access(mpath, F_OK) != 0) {
+	if (state_release_stat(st, model, mname, &sb) != 0) {
 		/* The manifest itself is gone: maybe the backup has it. */
 		if (wan_backup_restore_objects(st, model, id, bad) == 0 &&
 		    release_exists(st, model, id)) {
@@ -191,14 +192,13 @@ tree:
 	}
 	{
 		/* The tree itself must have every file (hard links to objects). */
-		char dir[WAN_PATH_MAX], p[WAN_PATH_MAX];
+		char p[WAN_PATH_MAX];
 		json_t *f;
 		size_t i;
-		wan_release_dir(st, model, id, dir, sizeof(dir));
 		json_array_foreach(json_object_get(m, "files"), i, f) {
-			struct stat sb;
-			path_join(p, sizeof(p), dir, json_string_value(json_object_get(f, "path")));
-			if (lstat(p, &sb) < 0 || (uint64_t)sb.st_size !=
+			if (wan_snprintf(p, sizeof(p), "%s/%s", id,
+					 json_string_value(json_object_get(f, "path"))) < 0 ||
+			    state_release_stat(st, model, p, &sb) < 0 || (uint64_t)sb.st_size !=
 			    (uint64_t)json_integer_value(json_object_get(f, "size"))) {
 				err = wan_err(WAN_ECORRUPT, "release %s of '%s': '%s' is missing from "
 					      "its tree; production unchanged", id, model,
@@ -214,22 +214,33 @@ out:
 	return err;
 }
 
+/* A listing of releases/<model> (releases/ when model is NULL), reached
+ * beneath the state folder. */
+static DIR *releases_opendir(struct wan_state *st, const char *model)
+{
+	int fd = model ? state_release_open(st, model, false) :
+		 path_open_beneath(st->dirfd, "releases", O_RDONLY | O_DIRECTORY, 0);
+	DIR *d;
+
+	if (fd < 0)
+		return NULL;
+	if (!(d = fdopendir(fd)))
+		xclose(fd);
+	return d;
+}
+
 /* A release id, or an unambiguous prefix of one (as `list` shows them). */
 static int release_resolve(struct wan_state *st, const char *model, const char *want,
 			   char out[WAN_RELEASE_ID_LEN + 1])
 {
-	char dir[WAN_PATH_MAX];
 	size_t n = strlen(want), found = 0;
 	DIR *d;
 	struct dirent *de;
-	int err;
 
 	if (!n || n > WAN_RELEASE_ID_LEN || strspn(want, "0123456789abcdef") != n)
 		return wan_err(WAN_EINVAL, "'%s' is not a release id (16 hex digits, or a "
 			       "prefix of one)", want);
-	if ((err = wan_snprintf(dir, sizeof(dir), "%s/releases/%s", st->path, model)) < 0)
-		return err;
-	d = opendir(dir);
+	d = releases_opendir(st, model);
 	if (!d)
 		return wan_err(WAN_ENOTFOUND, "'%s' has no releases in the store", model);
 	while ((de = readdir(d))) {
@@ -585,20 +596,19 @@ fail:
 
 int wan_releases(struct wan_state *st, const char *model, json_t **out)
 {
-	char dir[WAN_PATH_MAX], cur[WAN_RELEASE_ID_LEN + 1] = "", prev[WAN_RELEASE_ID_LEN + 1] = "";
+	char cur[WAN_RELEASE_ID_LEN + 1] = "", prev[WAN_RELEASE_ID_LEN + 1] = "";
 	json_t *arr = json_array();
 	DIR *d;
 	struct dirent *de;
 	int err;
 
 	*out = NULL;
-	if ((err = wan_config_model_name_check(model)) < 0 ||
-	    (err = wan_snprintf(dir, sizeof(dir), "%s/releases/%s", st->path, model)) < 0)
+	if ((err = wan_config_model_name_check(model)) < 0)
 		goto fail;
 	if (wan_release_current(st, model, cur, NULL) == 0)
 		previous_release(st, model, cur, prev);
 	wan_err_clear();
-	d = opendir(dir);
+	d = releases_opendir(st, model);
 	if (!d) {
 		err = wan_err(WAN_ENOTFOUND, "'%s' has no releases in the store", model);
 		goto fail;
@@ -755,26 +765,32 @@ static void *verify_worker(void *arg)
 	return NULL;
 }
 
-/* Files in a release tree that its manifest does not list (damage). */
-static void find_extra(const char *root, const char *rel, json_t *files,
-		       json_t *bad, int depth)
+/* Files in a release tree that its manifest does not list (damage): the
+ * folder dfd (rel in the tree) walked through descriptors. */
+static void find_extra(int dfd, const char *rel, json_t *files, json_t *bad, int depth)
 {
-	char dir[WAN_PATH_MAX];
-	DIR *d;
 	struct dirent *de;
+	DIR *d;
 
-	if (depth > 64 || path_join(dir, sizeof(dir), root, rel) < 0 || !(d = opendir(dir)))
+	if (depth > 64 || !(d = path_opendir_at(dfd)))
 		return;
 	while ((de = readdir(d))) {
-		char p[WAN_PATH_MAX], r[WAN_PATH_MAX];
+		char r[WAN_PATH_MAX];
 		struct stat sb;
+		int sfd;
+
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if (path_join(r, sizeof(r), rel, de->d_name) < 0 ||
-		    path_join(p, sizeof(p), root, r) < 0 || lstat(p, &sb) < 0)
+		    fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		if (S_ISDIR(sb.st_mode)) {
-			find_extra(root, r, files, bad, depth + 1);
+			sfd = openat(dirfd(d), de->d_name,
+				     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sfd >= 0) {
+				find_extra(sfd, r, files, bad, depth + 1);
+				close(sfd);
+			}
 		} else if (!json_object_get(files, r)) {
 			json_array_append_new(bad, json_pack("{s:s,s:s}", "path", r, "problem",
 							     "extra file not in the manifest"));
@@ -788,7 +804,7 @@ static int verify_release(struct wan_state *st, const char *model, const char *i
 {
 	struct vjob j;
 	json_t *m = NULL, *f;
-	char dir[WAN_PATH_MAX], what[300];
+	char dir[WAN_PATH_MAX], rel[WAN_PATH_MAX], what[300];
 	pthread_t th[16];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int nw, started = 0, err;
@@ -801,7 +817,9 @@ static int verify_release(struct wan_state *st, const char *model, const char *i
 	wan_release_dir(st, model, id, dir, sizeof(dir));
 	snprintf(what, sizeof(what), "verify %s", model);
 	j.dir = dir;
-	j.dirfd = xopen(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+	/* Beneath the state folder's descriptor, no symlink followed. */
+	j.dirfd = wan_snprintf(rel, sizeof(rel), "releases/%s/%s", model, id) < 0 ? -1 :
+		  path_open_beneath(st->dirfd, rel, O_RDONLY | O_DIRECTORY, 0);
 	if (j.dirfd < 0) {
 		err = wan_report_add(rep, check, model, WAN_CHECK_FAIL, NULL,
 				     "cannot open release %s ('%s'): %s", id, dir, strerror(errno));
@@ -831,7 +849,7 @@ static int verify_release(struct wan_state *st, const char *model, const char *i
 		json_array_foreach(j.files, i, f)
 			json_object_set_new(names, json_string_value(json_object_get(f, "path")),
 					    json_true());
-		find_extra(dir, "", names, j.bad, 0);
+		find_extra(j.dirfd, "", names, j.bad, 0);
 		json_decref(names);
 	}
 	if (json_array_size(j.bad)) {
@@ -925,17 +943,15 @@ int wan_verify(struct wan_state *st, const char *const *models, size_t n,
 
 static int gc_collect_refs(struct wan_state *st, json_t *refs)
 {
-	char dir[WAN_PATH_MAX];
 	DIR *d, *md;
 	struct dirent *de, *me;
 
-	if (wan_snprintf(dir, sizeof(dir), "%s/releases", st->path) < 0 || !(d = opendir(dir)))
+	if (!(d = releases_opendir(st, NULL)))
 		return 0;
 	while ((de = readdir(d))) {
-		char mdir[WAN_PATH_MAX];
 		if (de->d_name[0] == '.')
 			continue;
-		if (path_join(mdir, sizeof(mdir), dir, de->d_name) < 0 || !(md = opendir(mdir)))
+		if (!(md = releases_opendir(st, de->d_name)))
 			continue;
 		while ((me = readdir(md))) {
 			size_t len = strlen(me->d_name);
@@ -977,7 +993,7 @@ int wan_gc(struct wan_state *st, bool dry_run, json_t **out)
 	if (keep < 2)
 		keep = 2;  /* never the current or the previous release */
 	/* Releases: per model, newest first; keep `keep`, the current and the previous. */
-	if (wan_snprintf(dir, sizeof(dir), "%s/releases", st->path) == 0 && (d = opendir(dir))) {
+	if ((d = releases_opendir(st, NULL))) {
 		models = json_array();
 		while ((de = readdir(d)))
 			if (de->d_name[0] != '.')

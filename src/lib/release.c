@@ -34,18 +34,13 @@ int release_exists(struct wan_state *st, const char *model, const char *id)
 {
 	char m[WAN_RELEASE_ID_LEN + 8];
 	struct stat sb;
-	int rfd, ok;
 
 	if (wan_snprintf(m, sizeof(m), "%s.json", id) < 0) {
 		wan_err_clear();
 		return 0;
 	}
-	if ((rfd = state_release_open(st, model, false)) < 0)
-		return 0;
-	ok = fstatat(rfd, id, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode) &&
-	     fstatat(rfd, m, &sb, AT_SYMLINK_NOFOLLOW) == 0;
-	xclose(rfd);
-	return ok;
+	return state_release_stat(st, model, id, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+	       state_release_stat(st, model, m, &sb) == 0;
 }
 
 /* mkdir -p of the parents of rel in the tree tfd (named root in messages),

@@ -510,9 +510,10 @@ int state_object_open(const struct wan_state *st, const char *sha, int flags)
 	return path_open_beneath(st->objfd, rel, flags, 0);
 }
 
-int state_object_stat(const struct wan_state *st, const char *sha, struct stat *sb)
+/* stat of rel beneath dirfd, no symlink followed: 0, or -1 with errno. */
+static int stat_beneath(int dirfd, const char *rel, struct stat *sb)
 {
-	int fd = state_object_open(st, sha, O_PATH), ret, e;
+	int fd = path_open_beneath(dirfd, rel, O_PATH, 0), ret, e;
 
 	if (fd < 0)
 		return -1;
@@ -521,6 +522,30 @@ int state_object_stat(const struct wan_state *st, const char *sha, struct stat *
 	close(fd);
 	errno = e;
 	return ret;
+}
+
+int state_object_stat(const struct wan_state *st, const char *sha, struct stat *sb)
+{
+	char rel[80];
+
+	if (object_rel(sha, rel, sizeof(rel)) < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return stat_beneath(st->objfd, rel, sb);
+}
+
+int state_release_stat(const struct wan_state *st, const char *model, const char *name,
+		       struct stat *sb)
+{
+	char rel[WAN_PATH_MAX];
+
+	if (wan_snprintf(rel, sizeof(rel), "releases/%s/%s", model, name) < 0) {
+		wan_err_clear();
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return stat_beneath(st->dirfd, rel, sb);
 }
 
 int state_release_open(const struct wan_state *st, const char *model, bool create)

@@ -47,6 +47,11 @@ int state_object_stat(const struct wan_state *st, const char *sha, struct stat *
  * when missing (releases/ then fsynced). The descriptor, or -1 with errno
  * (no message: the caller names what it was doing). */
 int state_release_open(const struct wan_state *st, const char *model, bool create);
+/* stat of releases/<model>/<name> (name: "<id>", "<id>.json", a file of a
+ * tree "<id>/<path>") beneath the state folder, no symlink followed: 0, or
+ * -1 with errno. */
+int state_release_stat(const struct wan_state *st, const char *model, const char *name,
+		       struct stat *sb);
 
 /* release.c */
 int release_switch(struct wan_state *st, const char *model, const char *id);
