@@ -804,10 +804,10 @@ static int verify_release(struct wan_state *st, const char *model, const char *i
 {
 	struct vjob j;
 	json_t *m = NULL, *f;
-	char dir[WAN_PATH_MAX], rel[WAN_PATH_MAX], what[300];
+	char dir[WAN_PATH_MAX], what[300];
 	pthread_t th[16];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	int nw, started = 0, err;
+	int nw, started = 0, rfd, err;
 	size_t i;
 
 	if ((err = wan_manifest_load(st, model, id, &m)) < 0)
@@ -818,8 +818,12 @@ static int verify_release(struct wan_state *st, const char *model, const char *i
 	snprintf(what, sizeof(what), "verify %s", model);
 	j.dir = dir;
 	/* Beneath the state folder's descriptor, no symlink followed. */
-	j.dirfd = wan_snprintf(rel, sizeof(rel), "releases/%s/%s", model, id) < 0 ? -1 :
-		  path_open_beneath(st->dirfd, rel, O_RDONLY | O_DIRECTORY, 0);
+	if ((rfd = state_release_open(st, model, false)) >= 0) {
+		j.dirfd = path_open_beneath(rfd, id, O_RDONLY | O_DIRECTORY, 0);
+		xclose(rfd);
+	} else {
+		j.dirfd = -1;
+	}
 	if (j.dirfd < 0) {
 		err = wan_report_add(rep, check, model, WAN_CHECK_FAIL, NULL,
 				     "cannot open release %s ('%s'): %s", id, dir, strerror(errno));
@@ -1033,21 +1037,22 @@ int wan_gc(struct wan_state *st, bool dry_run, json_t **out)
 				sqlite3_step(q);
 				sqlite3_finalize(q);
 			}
-			/* Beneath the state folder's descriptor, no symlinks followed. */
+			/* Through the model folder's descriptor, no symlinks followed. */
 			wan_release_dir(st, model, id, rdir, sizeof(rdir));
-			if ((err = wan_snprintf(mpath, sizeof(mpath), "releases/%s/%s", model,
-						id)) < 0 ||
-			    (err = path_remove_beneath(st->dirfd, mpath)) < 0 ||
-			    (err = wan_snprintf(mpath, sizeof(mpath), "releases/%s/%s.json",
-						model, id)) < 0 ||
-			    (err = path_remove_beneath(st->dirfd, mpath)) < 0) {
+			if ((rfd = state_release_open(st, model, false)) < 0) {
+				err = wan_err_sys(0, "cannot open the folder of '%s'", rdir);
 				json_decref(rl);
 				goto out;
 			}
-			if ((rfd = state_release_open(st, model, false)) >= 0) {
-				xfsync(rfd);
+			if ((err = wan_snprintf(mpath, sizeof(mpath), "%s.json", id)) < 0 ||
+			    (err = path_remove_beneath(rfd, id)) < 0 ||
+			    (err = path_remove_beneath(rfd, mpath)) < 0) {
 				xclose(rfd);
+				json_decref(rl);
+				goto out;
 			}
+			xfsync(rfd);
+			xclose(rfd);
 		}
 		json_decref(rl);
 	}

@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -121,8 +122,76 @@ static int store_folder_open(struct wan_state *st, const char *rel, int *fd)
 	return err;
 }
 
-/* Check every folder inside the store folder rel (fd). */
-static int store_subfolders_safe(struct wan_state *st, const char *rel, int fd)
+/*
+ * releases/<model> folders, each opened once per run and kept: every later
+ * look at the model's releases goes to the same folder, even if the path
+ * has been swapped for a symlink since (the undo of a switch must find the
+ * release it switched from; t_swap).
+ */
+struct state_rdirs {
+	pthread_mutex_t lock;
+	size_t n, alloc;
+	struct state_rdir {
+		char *model;
+		int fd;
+	} *v;
+};
+
+static int rdirs_find(struct state_rdirs *r, const char *model)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (!strcmp(r->v[i].model, model))
+			return r->v[i].fd;
+	return -1;
+}
+
+/* Keep fd for model: 0, or -1 when out of memory (fd is not kept). */
+static int rdirs_add(struct state_rdirs *r, const char *model, int fd)
+{
+	struct state_rdir *v;
+	char *name;
+
+	if (r->n == r->alloc) {
+		size_t alloc = r->alloc ? 2 * r->alloc : 8;
+
+		if (!(v = realloc(r->v, alloc * sizeof(*v))))
+			return -1;
+		r->v = v;
+		r->alloc = alloc;
+	}
+	if (!(name = strdup(model)))
+		return -1;
+	r->v[r->n].model = name;
+	r->v[r->n].fd = fd;
+	r->n++;
+	return 0;
+}
+
+static struct state_rdirs *rdirs_new(void)
+{
+	struct state_rdirs *r = calloc(1, sizeof(*r));
+
+	if (r)
+		pthread_mutex_init(&r->lock, NULL);
+	return r;
+}
+
+static void rdirs_free(struct state_rdirs *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++) {
+		xclose(r->v[i].fd);
+		free(r->v[i].model);
+	}
+	free(r->v);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+/* Check every folder inside the store folder rel (fd); with keep, the
+ * folders stay open as the model folders of releases/ (state_release_open). */
+static int store_subfolders_safe(struct wan_state *st, const char *rel, int fd, bool keep)
 {
 	char sub[WAN_PATH_MAX];
 	DIR *d = path_opendir_at(fd);
@@ -137,7 +206,8 @@ static int store_subfolders_safe(struct wan_state *st, const char *rel, int fd)
 		if ((err = wan_snprintf(sub, sizeof(sub), "%s/%s", rel, de->d_name)) < 0 ||
 		    (err = store_folder_open(st, sub, &sfd)) < 0)
 			break;
-		xclose(sfd);
+		if (!keep || sfd < 0 || rdirs_add(st->rdirs, de->d_name, sfd) < 0)
+			xclose(sfd);
 	}
 	closedir(d);
 	return err;
@@ -167,11 +237,11 @@ static int folders_safe(struct wan_state *st)
 	xclose(fd);
 	if ((err = store_folder_open(st, "objects/sha256", &st->objfd)) < 0 ||
 	    (st->objfd >= 0 &&
-	     (err = store_subfolders_safe(st, "objects/sha256", st->objfd)) < 0))
+	     (err = store_subfolders_safe(st, "objects/sha256", st->objfd, false)) < 0))
 		return err;
 	if ((err = store_folder_open(st, "releases", &fd)) < 0)
 		return err;
-	err = fd >= 0 ? store_subfolders_safe(st, "releases", fd) : 0;
+	err = fd >= 0 ? store_subfolders_safe(st, "releases", fd, true) : 0;
 	xclose(fd);
 	if (err < 0)
 		return err;
@@ -376,6 +446,10 @@ int wan_state_open(struct wan_state **out, const struct wan_config *cfg,
 	st->cfg = cfg;
 	st->lockfd = -1;
 	st->dirfd = st->tmpfd = st->objfd = -1;
+	if (!(st->rdirs = rdirs_new())) {
+		free(st);
+		return wan_err(WAN_ENOMEM, "out of memory");
+	}
 	snprintf(st->command, sizeof(st->command), "%s", command ? command : "wanctl");
 	if ((err = wan_snprintf(st->path, sizeof(st->path), "%s", cfg->state_path)) < 0 ||
 	    (err = wan_snprintf(st->target, sizeof(st->target), "%s",
@@ -437,6 +511,7 @@ void wan_state_close(struct wan_state *st)
 	wan_db_close(st->db);
 	if (st->lockfd >= 0)
 		xclose(st->lockfd);   /* releases the flock */
+	rdirs_free(st->rdirs);
 	xclose(st->objfd);
 	xclose(st->tmpfd);
 	xclose(st->dirfd);
@@ -538,20 +613,23 @@ int state_object_stat(const struct wan_state *st, const char *sha, struct stat *
 int state_release_stat(const struct wan_state *st, const char *model, const char *name,
 		       struct stat *sb)
 {
-	char rel[WAN_PATH_MAX];
+	int fd = state_release_open(st, model, false), ret, e;
 
-	if (wan_snprintf(rel, sizeof(rel), "releases/%s/%s", model, name) < 0) {
-		wan_err_clear();
-		errno = ENAMETOOLONG;
+	if (fd < 0)
 		return -1;
-	}
-	return stat_beneath(st->dirfd, rel, sb);
+	ret = stat_beneath(fd, name, sb);
+	e = errno;
+	close(fd);
+	errno = e;
+	return ret;
 }
 
-int state_release_open(const struct wan_state *st, const char *model, bool create)
+/* Open (with create: make, fsyncing releases/) releases/<model> beneath
+ * the state folder. */
+static int release_dir_open(const struct wan_state *st, const char *model, bool create)
 {
 	char rel[WAN_PATH_MAX];
-	int made = 0, e;
+	int made = 0, fd, e;
 
 	if (wan_snprintf(rel, sizeof(rel), "releases/%s", model) < 0) {
 		wan_err_clear();
@@ -561,8 +639,7 @@ int state_release_open(const struct wan_state *st, const char *model, bool creat
 	if (create && (made = path_mkdir_beneath(st->dirfd, rel, 0755)) < 0)
 		return -1;
 	if (made) {
-		int fd = path_open_beneath(st->dirfd, "releases", O_RDONLY | O_DIRECTORY, 0);
-
+		fd = path_open_beneath(st->dirfd, "releases", O_RDONLY | O_DIRECTORY, 0);
 		if (fd < 0 || xfsync(fd) < 0) {
 			e = errno;
 			xclose(fd);
@@ -572,6 +649,28 @@ int state_release_open(const struct wan_state *st, const char *model, bool creat
 		xclose(fd);
 	}
 	return path_open_beneath(st->dirfd, rel, O_RDONLY | O_DIRECTORY, 0);
+}
+
+int state_release_open(const struct wan_state *st, const char *model, bool create)
+{
+	struct state_rdirs *r = st->rdirs;
+	int fd;
+
+	pthread_mutex_lock(&r->lock);
+	fd = rdirs_find(r, model);
+	if (fd < 0) {
+		fd = release_dir_open(st, model, create);
+		if (fd >= 0 && rdirs_add(r, model, fd) < 0) {
+			/* Not kept (out of memory): this one is the caller's. */
+			pthread_mutex_unlock(&r->lock);
+			return fd;
+		}
+	}
+	/* A description of its own: the caller may list it, and closes it. */
+	if (fd >= 0)
+		fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	pthread_mutex_unlock(&r->lock);
+	return fd;
 }
 
 int wan_release_dir(const struct wan_state *st, const char *model,

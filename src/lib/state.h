@@ -20,6 +20,7 @@ struct wan_state {
 	int dirfd;
 	int tmpfd;                    /* <state>/tmp (-1: absent, read-only) */
 	int objfd;                    /* <state>/objects/sha256 (likewise) */
+	struct state_rdirs *rdirs;    /* releases/<model> folders opened */
 	int lockfd;                   /* -1 when not locked */
 	struct wan_db *db;
 	json_t *recovered;
@@ -44,8 +45,10 @@ int state_object_open(const struct wan_state *st, const char *sha, int flags);
 /* stat of object sha, reached likewise: 0, or -1 with errno. */
 int state_object_stat(const struct wan_state *st, const char *sha, struct stat *sb);
 /* releases/<model> opened beneath the state folder; with create it is made
- * when missing (releases/ then fsynced). The descriptor, or -1 with errno
- * (no message: the caller names what it was doing). */
+ * when missing (releases/ then fsynced). The folder is opened once per run
+ * and kept (later calls reach the same folder whatever its path has become);
+ * each call returns a descriptor of its own for the caller to close, or -1
+ * with errno (no message: the caller names what it was doing). */
 int state_release_open(const struct wan_state *st, const char *model, bool create);
 /* stat of releases/<model>/<name> (name: "<id>", "<id>.json", a file of a
  * tree "<id>/<path>") beneath the state folder, no symlink followed: 0, or
