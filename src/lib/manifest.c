@@ -210,20 +210,19 @@ out:
 
 int manifest_write(json_t *m, const char *path, const char *tmpdir)
 {
-	char dir[WAN_PATH_MAX];
-	const char *slash = strrchr(path, '/');
+	char dir[WAN_PATH_MAX] = ".";
+	const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
 	int dfd = -1, tfd, err;
 
-	if (!slash || (size_t)(slash - path) >= sizeof(dir))
-		return wan_err(WAN_EINVAL, "cannot publish manifest '%s': not an absolute path", path);
-	memcpy(dir, path, (size_t)(slash - path));
-	dir[slash - path] = '\0';
+	if (slash && (err = wan_snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path),
+					 path)) < 0)
+		return err;
 	if ((tfd = xopen(tmpdir, O_RDONLY | O_DIRECTORY, 0)) < 0)
 		return wan_err_sys(0, "cannot create a temp file in '%s'", tmpdir);
 	if ((dfd = xopen(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY, 0)) < 0)
 		err = wan_err_sys(0, "cannot publish manifest '%s'", path);
 	else
-		err = manifest_write_at(m, dfd, slash + 1, path, tfd, tmpdir);
+		err = manifest_write_at(m, dfd, name, path, tfd, tmpdir);
 	xclose(dfd);
 	xclose(tfd);
 	return err;
@@ -236,6 +235,7 @@ int manifest_write_at(json_t *m, int dirfd, const char *name, const char *path,
 	const char *tname = NULL;
 	char *text = NULL;
 	struct stat sb;
+	bool made = false;
 	int fd = -1, err = 0;
 	static unsigned seq;
 
@@ -253,6 +253,7 @@ int manifest_write_at(json_t *m, int dirfd, const char *name, const char *path,
 		err = wan_err_sys(0, "cannot create '%s'", tmp);
 		goto out;
 	}
+	made = true;
 	if (xwrite(fd, text, strlen(text)) < 0 || xwrite(fd, "\n", 1) < 0) {
 		err = wan_err_sys(0, "cannot write '%s'", tmp);
 		goto out;
@@ -276,7 +277,7 @@ int manifest_write_at(json_t *m, int dirfd, const char *name, const char *path,
 out:
 	if (fd >= 0)
 		xclose(fd);
-	if (tname)
+	if (made)
 		unlinkat(tmpfd, tname, 0);
 	free(text);
 	return err;
