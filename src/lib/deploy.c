@@ -798,7 +798,16 @@ int deploy_recover(struct wan_state *st)
 
 				if (!model || !to)
 					continue;
-				if (wan_release_current(st, model, cur, NULL) < 0 || strcmp(cur, to))
+				/* Not deployed, a folder, a link elsewhere: not on the
+				 * new release. A link that cannot be read is not
+				 * "consistent": the deployment stays in flight. */
+				e = wan_release_current(st, model, cur, NULL);
+				if (e < 0 && e != WAN_ENOTFOUND && e != WAN_EINVAL) {
+					wan_log(WAN_LOG_ERROR, "recovery: %s", wan_errmsg());
+					bad = e;
+					continue;
+				}
+				if (e < 0 || strcmp(cur, to))
 					continue;
 				if (from && !strcmp(from, to))
 					continue;

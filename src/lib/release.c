@@ -227,6 +227,23 @@ bool release_switch_landed(struct wan_state *st, const char *model, const char *
 	return landed;
 }
 
+/*
+ * The folder p (".<model>.wanctl-new" or "-old") left by an adoption that
+ * stopped after its RENAME_EXCHANGE: the old unmanaged folder. It is
+ * dropped only once the model's link points at a release in the store (its
+ * content was adopted); otherwise it is kept and an error says so.
+ */
+static int drop_adoption_leftover(struct wan_state *st, const char *model, const char *p)
+{
+	char id[WAN_RELEASE_ID_LEN + 1];
+
+	if (wan_release_current(st, model, id, NULL) < 0 || !release_exists(st, model, id))
+		return wan_err(WAN_EEXISTS, "'%s' left by an interrupted adoption kept: "
+			       "'%s' has no release yet", p, model);
+	wan_log(WAN_LOG_INFO, "removing '%s' left by an interrupted adoption", p);
+	return path_remove_tree(p);
+}
+
 int release_switch(struct wan_state *st, const char *model, const char *id)
 {
 	char text[WAN_PATH_MAX], tmpname[512], oldname[512];
@@ -241,9 +258,17 @@ int release_switch(struct wan_state *st, const char *model, const char *id)
 		return err;
 	if ((fd = open_target(st)) < 0)
 		return WAN_ERROR;
+	/* A folder there is an adoption's: the undo of an adoption whose
+	 * move aside failed comes here with the old folder still under the
+	 * temp name (t_faults adopt rows). */
 	if (unlinkat(fd, tmpname, 0) < 0 && errno != ENOENT) {
-		err = wan_err_sys(0, "cannot remove stale '%s/%s'", st->target, tmpname);
-		goto out;
+		char p[WAN_PATH_MAX];
+		if (errno != EISDIR || (err = path_join(p, sizeof(p), st->target, tmpname)) < 0 ||
+		    (err = drop_adoption_leftover(st, model, p)) < 0) {
+			err = err < 0 ? err : wan_err_sys(0, "cannot remove stale '%s/%s'",
+							  st->target, tmpname);
+			goto out;
+		}
 	}
 	if (xsymlinkat(text, fd, tmpname) < 0) {
 		err = wan_err_sys(0, "cannot create symlink '%s/%s'", st->target, tmpname);
@@ -315,7 +340,8 @@ int wan_release_current(struct wan_state *st, const char *model,
 	if ((err = path_join(p, sizeof(p), st->target, model)) < 0)
 		return err;
 	if (lstat(p, &sb) < 0)
-		return wan_err(WAN_ENOTFOUND, "'%s' is not deployed", model);
+		return errno == ENOENT ? wan_err(WAN_ENOTFOUND, "'%s' is not deployed", model) :
+		       wan_err_sys(0, "cannot read '%s'", p);
 	if (S_ISDIR(sb.st_mode)) {
 		if (unmanaged)
 			*unmanaged = true;
@@ -345,7 +371,7 @@ int release_sweep_target(struct wan_state *st)
 		return 0;
 	while ((de = readdir(d))) {
 		const char *n = de->d_name, *suffix;
-		char model[256], p[WAN_PATH_MAX], id[WAN_RELEASE_ID_LEN + 1];
+		char model[256], p[WAN_PATH_MAX];
 		struct stat sb;
 		size_t len;
 
@@ -361,20 +387,10 @@ int release_sweep_target(struct wan_state *st)
 		model[len] = '\0';
 		if (path_join(p, sizeof(p), st->target, n) < 0 || lstat(p, &sb) < 0)
 			continue;
-		if (S_ISLNK(sb.st_mode)) {
+		if (S_ISLNK(sb.st_mode))
 			unlink(p);
-		} else if (S_ISDIR(sb.st_mode)) {
-			/* The old unmanaged folder: safe to drop only once the model's
-			 * link points at a release (its content was adopted). */
-			if (wan_release_current(st, model, id, NULL) == 0 &&
-			    release_exists(st, model, id)) {
-				wan_log(WAN_LOG_INFO, "removing '%s' left by an interrupted adoption", p);
-				path_remove_tree(p);
-			} else {
-				wan_log(WAN_LOG_WARN, "'%s' left by an interrupted adoption kept: "
-					"'%s' has no release yet", p, model);
-			}
-		}
+		else if (S_ISDIR(sb.st_mode) && drop_adoption_leftover(st, model, p) < 0)
+			wan_log(WAN_LOG_WARN, "%s", wan_errmsg());
 	}
 	closedir(d);
 	wan_err_clear();

@@ -434,17 +434,10 @@ declare -A FILEPTS
 # command or INV printed (globs)|reference. Each is printed as KNOWN and
 # counted in its own column, never silently; FAULT_STRICT=1 fails them.
 KNOWN=(
-	# release_switch, adoption: the rename of the exchanged folder to
-	# .m.wanctl-old (or the fsync after it) fails after production was
-	# switched; the undo's release_switch then cannot unlinkat() the
-	# folder left at .m.wanctl-new (EISDIR): exit 1 with production on the
-	# new release, the deployment "failed" (the database: the old one).
-	'adopt-*|*|*cannot remove stale*.wanctl-new*Is a directory*|bug adopt-undo (reported 2026-11-29)'
-	# recover_deployments: an lstat/readlink error on production/<model>
-	# (wan_release_current) is taken for "not on the new release": the
-	# deployment is closed as interrupted, "production was consistent",
-	# while the link is on the new release (the database: the old one).
-	'recover*|sys *release.c:27[09]*|*the database says*|bug recover-link-eio (reported 2026-11-29)'
+	# None open. Fixed 2026-11-29: adopt-undo (release_switch now drops
+	# the adopted folder left under the temp name when the undo of an
+	# adoption comes back; release.c) and recover-link-eio (an unreadable
+	# production link keeps the deployment in flight; deploy.c, release.c).
 )
 viol() {
 	local k r pt msg ref
