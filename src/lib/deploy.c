@@ -323,6 +323,26 @@ int deploy_run_hook(struct wan_state *st, const char *which, const char *cmd,
 }
 
 /* Switch every switched model back to its from_release (D3). */
+/* tensors.finite after an ingest without NaN/Inf: a pass names what was
+ * scanned (the data of files copied now, whose header parsed); nothing
+ * scanned (every object already stored, no readable safetensors header)
+ * is a skip, not a pass. */
+static void report_scanned(struct wan_report *rep, const struct model_work *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->tree.n; i++)
+		n += m->tree.files[i].stats != NULL;
+	if (n)
+		wan_report_add(rep, "tensors.finite", m->name, WAN_CHECK_PASS,
+			       json_pack("{s:I}", "files", (json_int_t)n),
+			       "every float tensor of %zu file(s) scanned while copying is finite", n);
+	else
+		wan_report_add(rep, "tensors.finite", m->name, WAN_CHECK_SKIP, NULL,
+			       "no tensor data scanned: nothing copied, or no readable "
+			       "safetensors header");
+}
+
 static int deploy_undo(struct wan_state *st, const char *dep_id, struct model_work *w,
 		       size_t n, struct wan_report *rep)
 {
@@ -552,8 +572,7 @@ int wan_deploy(struct wan_state *st, const struct wan_deploy_opts *o, json_t **r
 		if (!m->unchanged)
 			any_change = true;
 		if (cfg->validation.scan_tensors)
-			wan_report_add(rep, "tensors.finite", m->name, WAN_CHECK_PASS, NULL,
-				       "every float tensor is finite");
+			report_scanned(rep, m);
 		m->seconds = wan_now_mono() - t0;
 		if ((err = deployment_set_model(st, dep_id, m)) < 0)
 			goto fail;

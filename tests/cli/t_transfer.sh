@@ -56,6 +56,9 @@ printf 'abc' > "$S/st/tiny.safetensors"
 printf 'not a safetensors header at all' > "$S/st/junk.safetensors"
 run 0 "$W" --json deploy st --source "$S/st"
 jq_is '.models[0].files' 2
+# Nothing could be scanned: tensors.finite is a skip, not a pass (it said
+# "every float tensor is finite" before).
+jq_is '[.report.checks[] | select(.id == "tensors.finite") | .status] | join(",")' skip
 run 0 "$W" verify st
 
 # --- auto and reflink on this folder's filesystem.
@@ -76,6 +79,8 @@ else
 	o=$(obj_of "$P" "$S/D/$big")
 	check "auto without reflinks: copied (another inode)" test "$(stat -c %i "$o")" != "$(stat -c %i "$S/D/$big")"
 	jq_is '.models[0].copied > 0' true
+	# The tensors copied were scanned: the pass says how many files.
+	jq_is '[.report.checks[] | select(.id == "tensors.finite")][0] | [.status, .details.files > 0] | map(tostring) | join(" ")' "pass true"
 	run 0 "$W" rollback --model m --to "$A"
 fi
 
