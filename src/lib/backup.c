@@ -897,84 +897,6 @@ out:
 	return err;
 }
 
-/* Make the file rel of the release trees folder rfd a link to its store
- * object sha (the tree may still hold the inode of a damaged object);
- * *fixed when it was relinked. p names it in messages. */
-static int repair_file(struct wan_state *st, int rfd, const char *release, const char *rel,
-		       const char *sha, const char *p, bool *fixed)
-{
-	char fix[WAN_PATH_MAX + 32], obj[WAN_PATH_MAX];
-	const char *base;
-	struct stat a, b;
-	int pfd = -1, ofd = -1, err = 0;
-
-	*fixed = false;
-	if ((err = wan_store_object_path(st, sha, obj, sizeof(obj))) < 0)
-		return err;
-	if (state_object_stat(st, sha, &b) < 0)
-		return wan_err_sys(0, "cannot stat store object '%s'", obj);
-	if ((pfd = path_open_parent_beneath(rfd, rel, &base)) < 0)
-		return wan_err_sys(0, "cannot open the folder of '%s'", p);
-	if (fstatat(pfd, base, &a, AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
-	    a.st_dev == b.st_dev)
-		goto out;
-	if ((err = wan_snprintf(fix, sizeof(fix), "%s.wanctl-fix", base)) < 0 ||
-	    (ofd = state_object_dir(st, sha, false)) < 0) {
-		err = err < 0 ? err : ofd;
-		goto out;
-	}
-	unlinkat(pfd, fix, 0);
-	if (xlinkat(ofd, sha + 2, pfd, fix) < 0) {
-		err = wan_err_sys(0, "cannot link '%s' into release %s", obj, release);
-		goto out;
-	}
-	if (xrenameat(pfd, fix, pfd, base, 0) < 0) {
-		err = wan_err_sys(0, "cannot replace '%s'", p);
-		unlinkat(pfd, fix, 0);
-		goto out;
-	}
-	if (xfsync(pfd) < 0) {
-		err = wan_err_sys(0, "cannot fsync the folder of '%s'", p);
-		goto out;
-	}
-	*fixed = true;
-out:
-	if (ofd >= 0)
-		xclose(ofd);
-	xclose(pfd);
-	return err;
-}
-
-/* Make every file of the release tree a link to its store object (the tree
- * may still hold the inode of a damaged object). */
-static int repair_tree(struct wan_state *st, const char *model, const char *release, json_t *m)
-{
-	char dir[WAN_PATH_MAX], p[WAN_PATH_MAX], rel[WAN_PATH_MAX];
-	json_t *f;
-	size_t i;
-	int rfd, err = 0;
-
-	if ((err = wan_release_dir(st, model, release, dir, sizeof(dir))) < 0)
-		return err;
-	if ((rfd = state_release_open(st, model, false)) < 0)
-		return wan_err_sys(0, "cannot open release %s ('%s')", release, dir);
-	json_array_foreach(json_object_get(m, "files"), i, f) {
-		const char *path = json_string_value(json_object_get(f, "path"));
-		const char *sha = json_string_value(json_object_get(f, "sha256"));
-		bool fixed;
-
-		if ((err = path_join(p, sizeof(p), dir, path)) < 0 ||
-		    (err = wan_snprintf(rel, sizeof(rel), "%s/%s", release, path)) < 0 ||
-		    (err = repair_file(st, rfd, release, rel, sha, p, &fixed)) < 0)
-			break;
-		if (fixed)
-			wan_log(WAN_LOG_INFO, "release %s of '%s': '%s' relinked to its restored "
-				"object", release, model, path);
-	}
-	xclose(rfd);
-	return err;
-}
-
 /* Distinct objects of a snapshot's manifest (paths borrowed from snap). */
 static int snapshot_objects(json_t *snap, struct robj **out, size_t *n)
 {
@@ -1062,7 +984,7 @@ static int restore_core(struct wan_state *st, struct bk_repo *r, json_t *snap, j
 	if (err < 0)
 		goto out;
 	if ((err = release_publish(st, model, release, m)) < 0 ||
-	    (err = repair_tree(st, model, release, m)) < 0 ||
+	    (err = release_relink_tree(st, model, release, m)) < 0 ||
 	    (err = release_record(st, model, m)) < 0)
 		goto out;
 	wan_db_event(st->db, st->command, model, NULL, "backup-restore", "completed", release);

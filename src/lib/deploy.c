@@ -524,6 +524,7 @@ int wan_deploy(struct wan_state *st, const struct wan_deploy_opts *o, json_t **r
 					  cfg->validation.scan_tensors, NULL };
 		char what[320];
 		double t0 = wan_now_mono();
+		bool existed;
 		uint64_t c = 0, d = 0;
 
 		if (m->unmanaged) {
@@ -564,8 +565,13 @@ int wan_deploy(struct wan_state *st, const struct wan_deploy_opts *o, json_t **r
 		copied += m->copied;
 		dedup += m->dedup;
 		if ((err = manifest_from_tree(m->name, m->spec, m->tree.root, &m->tree,
-					      &m->manifest, m->to)) < 0 ||
-		    (err = release_publish(st, m->name, m->to, m->manifest)) < 0 ||
+					      &m->manifest, m->to)) < 0)
+			goto fail;
+		/* An existing release whose lost objects this ingest made
+		 * again: its tree is relinked to them. */
+		existed = release_exists(st, m->name, m->to);
+		if ((err = release_publish(st, m->name, m->to, m->manifest)) < 0 ||
+		    (existed && (err = release_relink_tree(st, m->name, m->to, m->manifest)) < 0) ||
 		    (err = release_record(st, m->name, m->manifest)) < 0)
 			goto fail;
 		m->unchanged = m->from[0] && !strcmp(m->from, m->to) && !m->unmanaged;

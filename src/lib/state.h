@@ -68,6 +68,9 @@ int release_sweep_target(struct wan_state *st);
 /* Publish a manifest (JSON text) and build the release tree. */
 int release_publish(struct wan_state *st, const char *model, const char *id,
 		    json_t *manifest);
+/* Relink every file of a release tree that is not its store object. */
+int release_relink_tree(struct wan_state *st, const char *model, const char *id,
+			json_t *manifest);
 /* Check that every object of a manifest exists with the right size (and
  * hash when full). Adds the names of the bad files to *bad (array). */
 int release_check_objects(struct wan_state *st, json_t *manifest, bool full,
