@@ -474,6 +474,14 @@ judge() { # name point rc : the checks after one injected fault
 	fi
 }
 has() { case ",$PART," in *,all,*) [ "$1" != sys ] ;; *",$1,"*) true ;; *) false ;; esac; }
+# The sys part reads the call sites' source lines: the binary must be built
+# from the sources next to it (a stale build would silently lose points).
+if has sys; then
+	stale=$(find "${WANCTL_SRC:-$WT_LIB_DIR/../..}/src/lib" -maxdepth 1 \
+		\( -name store.c -o -name deploy.c -o -name release.c -o -name state.c \
+		-o -name ops.c -o -name manifest.c \) -newer "$W" | tr '\n' ' ')
+	[ -z "$stale" ] || { bad "sources newer than '$W' (rebuild): $stale"; wt_done; exit 1; }
+fi
 start=$(date +%s)
 export WANCTL_NO_FSYNC=1
 for name in $NAMES; do
