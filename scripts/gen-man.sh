@@ -108,7 +108,10 @@ one \fBrename\fR(2).
 .I <state_path>/state.db
 SQLite database (WAL): deployments, releases, events, samples, alerts.
 The state folder defaults to \fI<target_models_path>/.wanctl\fR and must be
-on the same file system as production.
+on the same file system as production. It must be a real folder (not a
+symlink), owned by the user running wanctl or root, and not writable by
+group or others; wanctl opens it once and reaches every file in it through
+that folder descriptor.
 .TP
 .I <state_path>/lock
 \fBflock\fR(2) lock held by every command that changes anything; holds the
