@@ -343,9 +343,17 @@ static int repair_file(struct wan_state *st, int rfd, const char *release, const
 		return wan_err_sys(0, "cannot stat store object '%s'", obj);
 	if ((pfd = path_open_parent_beneath(rfd, rel, &base)) < 0)
 		return wan_err_sys(0, "cannot open the folder of '%s'", p);
-	if (fstatat(pfd, base, &a, AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
-	    a.st_dev == b.st_dev)
+	/* A tree file that cannot be looked at is not relinked blindly:
+	 * rename(2) over another name of the same inode does nothing and
+	 * would leave the fix name behind (t_faults_sys, EIO here). */
+	if (fstatat(pfd, base, &a, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT) {
+			err = wan_err_sys(0, "cannot stat '%s'", p);
+			goto out;
+		}
+	} else if (a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
 		goto out;
+	}
 	if ((err = wan_snprintf(fix, sizeof(fix), "%s.wanctl-fix", base)) < 0 ||
 	    (ofd = state_object_dir(st, sha, false)) < 0) {
 		err = err < 0 ? err : ofd;
