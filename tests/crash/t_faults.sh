@@ -434,17 +434,12 @@ declare -A FILEPTS
 # command or INV printed (globs)|reference. Each is printed as KNOWN and
 # counted in its own column, never silently; FAULT_STRICT=1 fails them.
 KNOWN=(
-	# Fixed 2026-11-29: adopt-undo (release_switch now drops the adopted
-	# folder left under the temp name when the undo of an adoption comes
-	# back; release.c) and recover-link-eio (an unreadable production link
-	# keeps the deployment in flight; deploy.c, release.c).
-	# Open: release_relink_tree (deploy of a release already in the store,
-	# e.g. deploy-noop): a failed fstatat of a tree file is taken for "not
-	# the object's inode"; the object is linked as FILE.wanctl-fix and
-	# renamed over FILE, which is already a link to the same inode, so
-	# rename(2) does nothing and FILE.wanctl-fix stays in the live release
-	# (exit 0; verify then fails: extra file).
-	'*|sys newfstatat*|*.wanctl-fix*|bug relink-fix-left (reported 2026-11-29)'
+	# None open. Fixed 2026-11-29: adopt-undo (release_switch now drops the
+	# adopted folder left under the temp name when the undo of an adoption
+	# comes back; release.c), recover-link-eio (an unreadable production
+	# link keeps the deployment in flight; deploy.c, release.c) and
+	# relink-fix-left (a tree file whose fstatat fails is an error in
+	# release_relink_tree, not relinked over itself; release.c).
 )
 viol() {
 	local k r pt msg ref

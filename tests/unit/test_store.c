@@ -1,0 +1,172 @@
+/*
+ * The store's internal API refuses what its callers must never pass, and
+ * wan_deploy() refuses bad options before touching anything, on a real
+ * state folder in a temp directory: object names that are not 64 hex
+ * digits, buffers too small for a path, model folder names too long for a
+ * path, no model, --source with two models, a model named twice. The CLI
+ * checks the options first (exit 2), the library must not trust it; a
+ * deploy without a result pointer works.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/common.h"
+#include "util/path.h"
+#include "lib/state.h"
+#include "wanctl/config.h"
+#include "wanctl/error.h"
+#include "wanctl/store.h"
+
+struct fx {
+	char dir[256];
+	struct wan_config *cfg;
+	struct wan_state *st;
+};
+
+static void put(const char *dir, const char *name, const char *text)
+{
+	char p[512];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	assert_non_null(f = fopen(p, "w"));
+	fputs(text, f);
+	fclose(f);
+}
+
+static int setup(void **state)
+{
+	struct fx *x = calloc(1, sizeof(*x));
+	char cfg[2048], staging[300];
+
+	snprintf(x->dir, sizeof(x->dir), "%s/wanctl-test_store.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	assert_non_null(mkdtemp(x->dir));
+	snprintf(staging, sizeof(staging), "%s/staging/A", x->dir);
+	assert_int_equal(path_mkdirs(staging, 0755), 0);
+	put(staging, "config.json", "{\"dim\": 1536}\n");
+	put(staging, "weights.bin", "0123456789abcdef");
+	snprintf(cfg, sizeof(cfg),
+		 "{\"source_models_path\":\"%s/staging\",\"target_models_path\":\"%s/production\","
+		 "\"backup_path\":\"%s/backups\",\"backup\":{\"before_deploy\":false},"
+		 "\"validation\":{\"enabled\":false},\"models\":{\"m\":{\"source\":\"A\"}}}",
+		 x->dir, x->dir, x->dir);
+	assert_int_equal(wan_config_load_string(&x->cfg, cfg, "test.json", x->dir), 0);
+	assert_int_equal(wan_state_open(&x->st, x->cfg, WAN_STATE_LOCK, 0, "test_store"), 0);
+	*state = x;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *x = *state;
+
+	wan_state_close(x->st);
+	wan_config_free(x->cfg);
+	path_remove_tree(x->dir);
+	free(x);
+	return 0;
+}
+
+static const char good[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+static void test_object_names(void **state)
+{
+	struct fx *x = *state;
+	const char *bad[] = { "", "zz", "0123", "../etc/passwd",
+			      "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+			      "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdefff" };
+	char buf[WAN_PATH_MAX];
+	struct stat sb;
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		assert_int_equal(wan_store_object_path(x->st, bad[i], buf, sizeof(buf)), WAN_EINVAL);
+		assert_true(state_object_dir(x->st, bad[i], false) < 0);
+		errno = 0;
+		assert_int_equal(state_object_open(x->st, bad[i], O_RDONLY), -1);
+		assert_int_equal(errno, EINVAL);
+		errno = 0;
+		assert_int_equal(state_object_stat(x->st, bad[i], &sb), -1);
+		assert_int_equal(errno, EINVAL);
+	}
+	/* A good name: the path is built; a buffer too small is an error. */
+	assert_int_equal(wan_store_object_path(x->st, good, buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "/objects/sha256/01/23456789abcdef"));
+	assert_true(wan_store_object_path(x->st, good, buf, 40) < 0);
+	/* Not in the store: no such file, not an error of the name. */
+	errno = 0;
+	assert_int_equal(state_object_stat(x->st, good, &sb), -1);
+	assert_int_equal(errno, ENOENT);
+}
+
+static void test_release_folder_names(void **state)
+{
+	struct fx *x = *state;
+	char *longname = malloc(WAN_PATH_MAX + 16);
+
+	memset(longname, 'm', WAN_PATH_MAX + 15);
+	longname[WAN_PATH_MAX + 15] = '\0';
+	errno = 0;
+	assert_int_equal(state_release_open(x->st, longname, true), -1);
+	assert_int_equal(errno, ENAMETOOLONG);
+	/* Nothing was made for it. */
+	assert_int_equal(state_release_open(x->st, "never-deployed", false), -1);
+	free(longname);
+}
+
+static void test_deploy_refusals(void **state)
+{
+	struct fx *x = *state;
+	const char *two[] = { "m", "n" }, *twice[] = { "m", "m" };
+	struct wan_deploy_opts o = { .transfer = -1 };
+	json_t *res = NULL;
+	char prod[300];
+	struct stat sb;
+
+	snprintf(prod, sizeof(prod), "%s/production/m", x->dir);
+	o.models = two;
+	o.nmodels = 0;
+	assert_int_equal(wan_deploy(x->st, &o, &res), WAN_EINVAL);
+	assert_non_null(strstr(wan_errmsg(), "no model"));
+	json_decref(res);
+	res = NULL;
+	o.nmodels = 2;
+	o.source = x->dir;
+	assert_int_equal(wan_deploy(x->st, &o, &res), WAN_EINVAL);
+	assert_non_null(strstr(wan_errmsg(), "one model; 2 given"));
+	json_decref(res);
+	res = NULL;
+	o.source = NULL;
+	o.models = twice;
+	assert_int_equal(wan_deploy(x->st, &o, &res), WAN_EINVAL);
+	assert_non_null(strstr(wan_errmsg(), "named twice"));
+	assert_non_null(res);
+	assert_string_equal(json_string_value(json_object_get(res, "status")), "failed");
+	json_decref(res);
+	assert_int_equal(lstat(prod, &sb), -1);
+	/* Without a result pointer the deploy runs all the same. */
+	o.nmodels = 1;
+	assert_int_equal(wan_deploy(x->st, &o, NULL), 0);
+	assert_int_equal(lstat(prod, &sb), 0);
+	assert_true(S_ISLNK(sb.st_mode));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_object_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_folder_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deploy_refusals, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
