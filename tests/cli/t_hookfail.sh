@@ -17,9 +17,7 @@
 #    back or untouched; 0 is no limit.
 T=t_hookfail; . "$(dirname "$0")/../crash/lib.sh"
 export WANCTL_NO_FSYNC=1
-abc_base "$SCRATCH/w"
-cd "$SCRATCH/w"
-S=$SCRATCH/staging
+abc_workspace
 log=$SCRATCH/hooks.log
 logcmd='echo "$WANCTL_HOOK $WANCTL_MODEL $WANCTL_FROM_RELEASE>$WANCTL_RELEASE" >> '"$log"
 # cfg NAME JQ-EXPR : wanctl.json changed by the jq expression, as NAME.

@@ -15,11 +15,7 @@
 #    --source (resolved against the working folder).
 T=t_multimodel; . "$(dirname "$0")/../crash/lib.sh"
 export WANCTL_NO_FSYNC=1
-abc_base "$SCRATCH/w"
-cd "$SCRATCH/w"
-S=$SCRATCH/staging
-P=$SCRATCH/w/production
-R=$P/.wanctl/releases
+abc_workspace
 jq '.models.n = {"source":"C"}' wanctl.json > two.json && mv two.json wanctl.json
 # cfg NAME JQ-EXPR
 cfg() { jq "$2" wanctl.json > "$1"; }

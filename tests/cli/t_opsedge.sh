@@ -21,11 +21,7 @@
 #    object, then a lost tree and manifest, from the backup repository.
 T=t_opsedge; . "$(dirname "$0")/../crash/lib.sh"
 export WANCTL_NO_FSYNC=1
-abc_base "$SCRATCH/w"
-cd "$SCRATCH/w"
-S=$SCRATCH/staging
-P=$SCRATCH/w/production
-R=$P/.wanctl/releases
+abc_workspace
 OBJ=$P/.wanctl/objects/sha256
 obj() { echo "$OBJ/${1:0:2}/${1:2}"; }
 

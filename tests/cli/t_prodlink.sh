@@ -19,11 +19,7 @@
 #    goes to the newest earlier release that is still there.
 T=t_prodlink; . "$(dirname "$0")/../crash/lib.sh"
 export WANCTL_NO_FSYNC=1
-abc_base "$SCRATCH/w"
-cd "$SCRATCH/w"
-S=$SCRATCH/staging
-P=$SCRATCH/w/production
-R=$P/.wanctl/releases
+abc_workspace
 
 # --- an empty workspace.
 run 0 "$W" --json status

@@ -17,10 +17,7 @@
 # finishes or undoes it, and says which.
 T=t_recover; . "$(dirname "$0")/../crash/lib.sh"
 export WANCTL_NO_FSYNC=1
-abc_base "$SCRATCH/w"
-cd "$SCRATCH/w"
-S=$SCRATCH/staging
-P=$SCRATCH/w/production
+abc_workspace
 kill_parent='kill -KILL $PPID'
 cfg() { jq --arg k "$kill_parent" "$2" wanctl.json > "$1"; }
 # recovered WAS HOW : the next command (status) recovers and says so.

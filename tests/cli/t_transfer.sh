@@ -17,10 +17,7 @@
 # left out (said so) otherwise.
 T=t_transfer; . "$(dirname "$0")/../crash/lib.sh"
 export WANCTL_NO_FSYNC=1
-abc_base "$SCRATCH/w"
-cd "$SCRATCH/w"
-S=$SCRATCH/staging
-P=$SCRATCH/w/production
+abc_workspace
 obj_of() { # FILE -> its store object path under $1's state
 	local sha; sha=$(sha256sum "$2" | cut -c1-64)
 	echo "$1/.wanctl/objects/sha256/${sha:0:2}/${sha:2}"

@@ -161,3 +161,13 @@ JSON
 	"$MKF" "$SCRATCH/staging/B" t2v-1.3B --variant 1 >/dev/null
 	"$MKF" "$SCRATCH/staging/C" t2v-1.3B --variant 2 >/dev/null
 }
+
+# abc_workspace : abc_base in $SCRATCH/w, which becomes the working folder;
+# S the staging folder, P production, R its releases folder.
+abc_workspace() {
+	abc_base "$SCRATCH/w"
+	cd "$SCRATCH/w" || exit 1
+	S=$SCRATCH/staging
+	P=$SCRATCH/w/production
+	R=$P/.wanctl/releases
+}
