@@ -283,7 +283,12 @@ int release_switch(struct wan_state *st, const char *model, const char *id)
 			unlinkat(fd, tmpname, 0);
 			goto out;
 		}
-		if (xrenameat(fd, tmpname, fd, oldname, 0) < 0 || xfsync(fd) < 0) {
+		if (xrenameat(fd, tmpname, fd, oldname, 0) < 0) {
+			err = wan_err_sys(0, "cannot move the adopted folder aside to '%s/%s'",
+					  st->target, oldname);
+			goto out;
+		}
+		if (xfsync(fd) < 0) {
 			err = wan_err_sys(0, "cannot fsync '%s'", st->target);
 			goto out;
 		}

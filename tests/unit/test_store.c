@@ -3,9 +3,10 @@
  * wan_deploy() refuses bad options before touching anything, on a real
  * state folder in a temp directory: object names that are not 64 hex
  * digits, buffers too small for a path, model folder names too long for a
- * path, no model, --source with two models, a model named twice. The CLI
+ * path, no model, --source with two models, a model named twice, a
+ * rollback given both or neither of a deployment id and a model. The CLI
  * checks the options first (exit 2), the library must not trust it; a
- * deploy without a result pointer works.
+ * deploy and a rollback without a result pointer work.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -161,12 +162,39 @@ static void test_deploy_refusals(void **state)
 	assert_true(S_ISLNK(sb.st_mode));
 }
 
+/* wan_rollback: exactly one of deployment id and model, without the CLI;
+ * no result pointer needed. */
+static void test_rollback_refusals(void **state)
+{
+	struct fx *x = *state;
+	const char *one[] = { "m" };
+	struct wan_deploy_opts d = { .models = one, .nmodels = 1, .transfer = -1 };
+	struct wan_rollback_opts o = { 0 };
+	json_t *res = NULL;
+
+	assert_int_equal(wan_rollback(x->st, &o, &res), WAN_EINVAL);
+	assert_non_null(strstr(wan_errmsg(), "either"));
+	json_decref(res);
+	o.deployment_id = "dep-x";
+	o.model = "m";
+	assert_int_equal(wan_rollback(x->st, &o, NULL), WAN_EINVAL);
+	o.model = NULL;
+	assert_int_equal(wan_rollback(x->st, &o, NULL), WAN_ENOTFOUND);
+	assert_non_null(strstr(wan_errmsg(), "no deployment 'dep-x'"));
+	/* A first deploy has nothing to go back to. */
+	assert_int_equal(wan_deploy(x->st, &d, NULL), 0);
+	o.deployment_id = NULL;
+	o.model = "m";
+	assert_true(wan_rollback(x->st, &o, NULL) < 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_object_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_folder_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deploy_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollback_refusals, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
