@@ -25,6 +25,29 @@ check "INV with the state elsewhere" env INV_STATE="$SCRATCH/s1/var/lib/wanctl/s
 run 0 "$W" verify m
 cd "$SCRATCH"
 
+# 1b. state_path an ancestor of production (the state folder holds the
+# models folder): the links climb out of it and back down.
+wt_config "$SCRATCH/s3" "{\"state_path\":\"$SCRATCH/s3/srv\",
+	\"target_models_path\":\"$SCRATCH/s3/srv/models\",\"source_models_path\":\"$SCRATCH/staging\",
+	\"backup\":{\"before_deploy\":false},\"validation\":{\"enabled\":false},\"models\":{\"m\":{\"source\":\"A\"}}}"
+cd "$SCRATCH/s3"
+run 0 "$W" deploy m
+l=$(readlink "$SCRATCH/s3/srv/models/m")
+case $l in ../releases/m/*) ok ;; *) bad "link text '$l' (state an ancestor)" ;; esac
+check "the link resolves (state an ancestor)" same_tree "$SCRATCH/s3/srv/models/m" "$SCRATCH/staging/A"
+run 0 "$W" verify m
+# A state folder inside production (production/state, not .wanctl): the
+# links go down into it.
+wt_config "$SCRATCH/s4" "{\"state_path\":\"$SCRATCH/s4/models/st\",
+	\"target_models_path\":\"$SCRATCH/s4/models\",\"source_models_path\":\"$SCRATCH/staging\",
+	\"backup\":{\"before_deploy\":false},\"validation\":{\"enabled\":false},\"models\":{\"m\":{\"source\":\"A\"}}}"
+cd "$SCRATCH/s4"
+run 0 "$W" deploy m
+l=$(readlink "$SCRATCH/s4/models/m")
+case $l in st/releases/m/*) ok ;; *) bad "link text '$l' (state inside)" ;; esac
+check "the link resolves (state inside)" same_tree "$SCRATCH/s4/models/m" "$SCRATCH/staging/A"
+cd "$SCRATCH"
+
 # 2. The state on another filesystem than production: refused, untouched.
 other=""
 for d in /dev/shm /run /var/tmp; do
