@@ -151,4 +151,19 @@ mkdir -p "$SCRATCH/elsewhere"
 (cd "$SCRATCH/elsewhere" && run 0 "$W" --config "$SCRATCH/w/wanctl.json" --json deploy m --source ../staging/B &&
 	jq_is '.models[0].to_release' "$B") || bad "relative --source"
 check "relative --source deployed B" test "$(current production m)" = "$B"
+
+# Six models in one deployment, rolled back as a unit by its id: every one
+# goes back, in one deployment of kind rollback.
+jq '.models = ({} | .m1.source = "A" | .m2.source = "A" | .m3.source = "A" |
+	.m4.source = "A" | .m5.source = "A" | .m6.source = "A")' wanctl.json > six-a.json
+jq '.models |= map_values(.source = "B")' six-a.json > six-b.json
+run 0 "$W" --config six-a.json -q deploy m1 m2 m3 m4 m5 m6
+run 0 "$W" --config six-b.json -q --json deploy m1 m2 m3 m4 m5 m6
+dep6=$(jq -r .id "$SCRATCH/out")
+run 0 "$W" --config six-b.json -q --json rollback --deployment-id "$dep6"
+jq_is '.models | length' 6
+for k in 1 2 3 4 5 6; do
+	check "six models: m$k back on A" test "$(current production m$k)" = "$A"
+done
+check "INV after the six-model rollback" inv_check "$P" m1=$A m2=$A m3=$A m4=$A m5=$A m6=$A
 wt_done
