@@ -143,8 +143,7 @@ static int rollback_check_target(struct wan_state *st, const char *model, const 
 			err = 0;
 			goto out;
 		}
-		err = wan_err(WAN_ENOTFOUND, "release %s of '%s' is not in the store%s", id, model,
-			      wan_errmsg()[0] ? "" : "");
+		err = wan_err(WAN_ENOTFOUND, "release %s of '%s' is not in the store", id, model);
 		goto out;
 	}
 	if ((err = wan_manifest_load(st, model, id, &m)) < 0 ||
