@@ -69,7 +69,7 @@ coverage: deps
 	cmake --build build-cov -j $(JOBS)
 	lcov -q --zerocounters --directory build-cov
 	cd build-cov && FAULT_SAMPLE=1000000 FAULT_DB_SAMPLE=6 FAULT_CFG_SAMPLE=4 FAULT_SYS_SAMPLE=1 \
-		SAMPLE=40 SITE_SAMPLE=1000000 ctest -j $(JOBS) || true
+		SAMPLE=40 SITE_SAMPLE=1000000 ctest -j $(JOBS) --output-on-failure || true
 	lcov -q --capture --rc lcov_branch_coverage=1 --directory build-cov \
 		--output-file build-cov/all.info
 	lcov -q --rc lcov_branch_coverage=1 --extract build-cov/all.info \
