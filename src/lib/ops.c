@@ -764,15 +764,29 @@ static void *verify_worker(void *arg)
 	return NULL;
 }
 
+static void extra_bad(json_t *bad, const char *path, const char *problem)
+{
+	json_array_append_new(bad, json_pack("{s:s,s:s}", "path", path[0] ? path : ".",
+					     "problem", problem));
+}
+
 /* Files in a release tree that its manifest does not list (damage): the
- * folder dfd (rel in the tree) walked through descriptors. */
+ * folder dfd (rel in the tree) walked through descriptors. What cannot be
+ * walked (too deep, a name too long, unreadable) is reported, not skipped:
+ * a file hidden there would otherwise pass. */
 static void find_extra(int dfd, const char *rel, json_t *files, json_t *bad, int depth)
 {
 	struct dirent *de;
 	DIR *d;
 
-	if (depth > 64 || !(d = path_opendir_at(dfd)))
+	if (depth > 64) {
+		extra_bad(bad, rel, "folder nested too deeply to check (over 64 levels)");
 		return;
+	}
+	if (!(d = path_opendir_at(dfd))) {
+		extra_bad(bad, rel, "folder unreadable");
+		return;
+	}
 	while ((de = readdir(d))) {
 		char r[WAN_PATH_MAX];
 		struct stat sb;
@@ -780,19 +794,26 @@ static void find_extra(int dfd, const char *rel, json_t *files, json_t *bad, int
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (path_join(r, sizeof(r), rel, de->d_name) < 0 ||
-		    fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		if (path_join(r, sizeof(r), rel, de->d_name) < 0) {
+			wan_err_clear();
+			extra_bad(bad, de->d_name, "path too long to check");
 			continue;
+		}
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+			extra_bad(bad, r, "unreadable");
+			continue;
+		}
 		if (S_ISDIR(sb.st_mode)) {
 			sfd = openat(dirfd(d), de->d_name,
 				     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (sfd >= 0) {
-				find_extra(sfd, r, files, bad, depth + 1);
-				close(sfd);
+			if (sfd < 0) {
+				extra_bad(bad, r, "folder unreadable");
+				continue;
 			}
+			find_extra(sfd, r, files, bad, depth + 1);
+			close(sfd);
 		} else if (!json_object_get(files, r)) {
-			json_array_append_new(bad, json_pack("{s:s,s:s}", "path", r, "problem",
-							     "extra file not in the manifest"));
+			extra_bad(bad, r, "extra file not in the manifest");
 		}
 	}
 	closedir(d);

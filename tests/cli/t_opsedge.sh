@@ -178,6 +178,20 @@ check "full verify: sha256 mismatch" grep -q "sha256 mismatch" "$SCRATCH/out"
 cat "$SCRATCH/f.orig" > "$live/$f"
 chmod a-w "$live/$f"
 run 0 "$W" verify m
+# A tree file replaced by a symlink (even to its own bytes): not followed.
+mv "$live/$f" "$SCRATCH/f.moved"
+ln -s "$SCRATCH/f.moved" "$live/$f"
+run 4 "$W" --json verify m
+check "a symlink in the tree is reported" grep -q "a symlink or an escaping path" "$SCRATCH/out"
+rm -f "$live/$f"; mv "$SCRATCH/f.moved" "$live/$f"
+# A file hidden under 70 nested folders: the walk for extra files stops at
+# 64 levels and says so, rather than passing the tree.
+deep=$live; for i in $(seq 70); do deep=$deep/d; done
+mkdir -p "$deep"; echo hidden > "$deep/x"
+run 4 "$W" --json verify m --quick
+check "too deep a folder is reported" grep -q "nested too deeply to check" "$SCRATCH/out"
+rm -rf "$live/d"
+run 0 "$W" verify m
 run 4 "$W" verify nosuch
 out_has "'nosuch' is not deployed"
 run 0 "$W" verify
