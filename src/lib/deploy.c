@@ -63,20 +63,42 @@ struct model_work {
 	bool switched;
 };
 
-int deploy_make_id(char *buf, size_t n)
+/*
+ * A new deployment id, "dep-YYYYMMDD-HHMMSS-xxxx": 16 random bits within
+ * the second, drawn again while the database already has the id (two
+ * deploys in one second could collide: found by t_seq, a deploy refused
+ * with "UNIQUE constraint failed: deployments.id"). Callers hold the lock,
+ * so nobody inserts between the look and their insert.
+ */
+int deploy_make_id(struct wan_state *st, char *buf, size_t n)
 {
-	unsigned char r[2] = { 0, 0 };
-	time_t now = time(NULL);
-	struct tm tm;
-	char ts[32];
+	for (int tries = 0; tries < 64; tries++) {
+		unsigned char r[2] = { 0, 0 };
+		time_t now = time(NULL);
+		sqlite3_stmt *q = NULL;
+		struct tm tm;
+		char ts[32];
+		int err, rc;
 
-	if (getrandom(r, sizeof(r), 0) != sizeof(r)) {
-		r[0] = (unsigned char)getpid();
-		r[1] = (unsigned char)(getpid() >> 8);
+		if (getrandom(r, sizeof(r), 0) != sizeof(r)) {
+			r[0] = (unsigned char)(getpid() + tries);
+			r[1] = (unsigned char)(getpid() >> 8);
+		}
+		gmtime_r(&now, &tm);
+		strftime(ts, sizeof(ts), "%Y%m%d-%H%M%S", &tm);
+		if ((err = wan_snprintf(buf, n, "dep-%s-%02x%02x", ts, r[0], r[1])) < 0 ||
+		    (err = wan_db_prepare(st->db, &q, "SELECT 1 FROM deployments WHERE id = ?")) < 0)
+			return err;
+		sqlite3_bind_text(q, 1, buf, -1, SQLITE_STATIC);
+		rc = sqlite3_step(q);
+		sqlite3_finalize(q);
+		if (rc == SQLITE_DONE)
+			return 0;
+		if (rc != SQLITE_ROW)
+			return wan_err(WAN_ERROR, "state database: %s",
+				       sqlite3_errmsg(wan_db_handle(st->db)));
 	}
-	gmtime_r(&now, &tm);
-	strftime(ts, sizeof(ts), "%Y%m%d-%H%M%S", &tm);
-	return wan_snprintf(buf, n, "dep-%s-%02x%02x", ts, r[0], r[1]);
+	return wan_err(WAN_ERROR, "no free deployment id this second");
 }
 
 static int db_step_done(struct wan_state *st, sqlite3_stmt *q)
@@ -512,7 +534,7 @@ int wan_deploy(struct wan_state *st, const struct wan_deploy_opts *o, json_t **r
 			"never edit staging files in place (they are now read-only)");
 
 	/* Intent: the deployment and its models are recorded before anything else. */
-	if ((err = deploy_make_id(dep_id, sizeof(dep_id))) < 0 ||
+	if ((err = deploy_make_id(st, dep_id, sizeof(dep_id))) < 0 ||
 	    (err = deployment_begin(st, dep_id, "deploy", "ingesting", w, o->nmodels)) < 0)
 		goto out;
 	begun = true;

@@ -367,7 +367,7 @@ int wan_rollback(struct wan_state *st, const struct wan_rollback_opts *o, json_t
 		if ((err = rollback_check_target(st, it->model, it->to, o->verify)) < 0)
 			goto out;
 	}
-	if ((err = deploy_make_id(dep, sizeof(dep))) < 0)
+	if ((err = deploy_make_id(st, dep, sizeof(dep))) < 0)
 		goto out;
 	/* Intent first (D1): the rollback is a deployment of kind "rollback". */
 	{

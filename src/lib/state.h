@@ -78,7 +78,7 @@ int release_check_objects(struct wan_state *st, json_t *manifest, bool full,
 /* deploy.c */
 int deploy_recover(struct wan_state *st);
 /* A new deployment id, dep-YYYYMMDD-HHMMSS-xxxx. */
-int deploy_make_id(char *buf, size_t n);
+int deploy_make_id(struct wan_state *st, char *buf, size_t n);
 /* Set a deployment's status (and error/report when given). */
 int deployment_set(struct wan_state *st, const char *id, const char *status,
 		   const char *error, json_t *report);

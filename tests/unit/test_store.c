@@ -19,10 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/common.h"
 #include "util/path.h"
+#include "lib/db.h"
 #include "lib/state.h"
 #include "wanctl/config.h"
 #include "wanctl/error.h"
@@ -188,6 +190,51 @@ static void test_rollback_refusals(void **state)
 	assert_true(wan_rollback(x->st, &o, NULL) < 0);
 }
 
+/* Deployment ids: with half of the ids of this second and the next two
+ * taken, 200 new ids in a row are each fresh (without drawing again, about
+ * half would repeat one and the deploy would fail on the unique key). */
+static void test_deployment_ids(void **state)
+{
+	struct fx *x = *state;
+	sqlite3 *db = wan_db_handle(wan_state_db(x->st));
+	sqlite3_stmt *ins, *look;
+	time_t now = time(NULL);
+	char id[64];
+
+	assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO deployments(id, status, started, updated)"
+					    " VALUES(?, 'completed', 0, 0)", -1, &ins, NULL), SQLITE_OK);
+	for (int sec = 0; sec < 3; sec++) {
+		time_t t = now + sec;
+		struct tm tm;
+		char ts[32];
+
+		gmtime_r(&t, &tm);
+		strftime(ts, sizeof(ts), "%Y%m%d-%H%M%S", &tm);
+		for (unsigned r = 0; r < 0x8000; r++) {
+			snprintf(id, sizeof(id), "dep-%s-%02x%02x", ts, r & 0xff, r >> 8);
+			sqlite3_reset(ins);
+			sqlite3_bind_text(ins, 1, id, -1, SQLITE_TRANSIENT);
+			assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
+		}
+	}
+	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT 1 FROM deployments WHERE id = ?", -1,
+					    &look, NULL), SQLITE_OK);
+	for (int i = 0; i < 200; i++) {
+		assert_int_equal(deploy_make_id(x->st, id, sizeof(id)), 0);
+		sqlite3_reset(look);
+		sqlite3_bind_text(look, 1, id, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(look) == SQLITE_ROW)
+			fail_msg("draw %d gave an id already used: %s", i, id);
+		sqlite3_reset(ins);
+		sqlite3_bind_text(ins, 1, id, -1, SQLITE_TRANSIENT);
+		assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
+	}
+	sqlite3_finalize(look);
+	sqlite3_finalize(ins);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,6 +242,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_release_folder_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deploy_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deployment_ids, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
