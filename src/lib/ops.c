@@ -862,7 +862,7 @@ static int verify_release(struct wan_state *st, const char *model, const char *i
 	if (nw > 16)
 		nw = 16;
 	for (int k = 0; k < nw; k++)
-		if (pthread_create(&th[k], NULL, verify_worker, &j) == 0)
+		if (pthread_create(&th[started], NULL, verify_worker, &j) == 0)
 			started++;
 	if (!started)
 		verify_worker(&j);
