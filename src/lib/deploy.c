@@ -344,7 +344,6 @@ int deploy_run_hook(struct wan_state *st, const char *which, const char *cmd,
 	return err;
 }
 
-/* Switch every switched model back to its from_release (D3). */
 /* tensors.finite after an ingest without NaN/Inf: a pass names what was
  * scanned (the data of files copied now, whose header parsed); nothing
  * scanned (every object already stored, no readable safetensors header)
@@ -365,6 +364,7 @@ static void report_scanned(struct wan_report *rep, const struct model_work *m)
 			       "safetensors header");
 }
 
+/* Switch every switched model back to its from_release (D3). */
 static int deploy_undo(struct wan_state *st, const char *dep_id, struct model_work *w,
 		       size_t n, struct wan_report *rep)
 {
@@ -479,8 +479,7 @@ int wan_deploy(struct wan_state *st, const struct wan_deploy_opts *o, json_t **r
 				      "away first); production untouched", why, m->name);
 			goto out;
 		}
-		m->from[0] = err < 0 ? '\0' : m->from[0];
-		err = 0;
+		err = 0;        /* m->from is empty when there was no release */
 		wan_err_clear();
 		err = source_scan(m->source, &m->tree);
 		if (err < 0) {
