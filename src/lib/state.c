@@ -53,6 +53,12 @@ static int folder_check(int fd, const char *what, const char *path)
  * symlink. */
 static int folder_open_error(const char *what, const char *path)
 {
+	struct stat sb;
+
+	/* open(O_DIRECTORY|O_NOFOLLOW) of a symlink says ENOTDIR, openat2
+	 * with RESOLVE_NO_SYMLINKS says ELOOP: both are the symlink. */
+	if (errno == ENOTDIR && lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode))
+		errno = ELOOP;
 	if (errno == ELOOP)
 		return wan_err(WAN_EINVAL, "%s '%s' is a symbolic link; the store's folders must "
 			       "be real folders", what, path);

@@ -56,6 +56,16 @@ ln -s "$SCRATCH/outside/$sub" "production/.wanctl/objects/sha256/$sub"
 refused "symlinked store folder" "is a symbolic link"
 rm "production/.wanctl/objects/sha256/$sub"
 mv "outside/$sub" "production/.wanctl/objects/sha256/$sub"
+# The state folder itself a symlink: refused before anything is written
+# through it (it used to be followed).
+mv production/.wanctl outside/state
+ln -s "$SCRATCH/outside/state" production/.wanctl
+before=$(cd outside/state && find . -printf '%p %s %T@\n' | sort)
+refused "symlinked state folder" "symbolic link"
+[ "$(cd outside/state && find . -printf '%p %s %T@\n' | sort)" = "$before" ] && ok ||
+	bad "a symlinked state folder was written through"
+rm production/.wanctl
+mv outside/state production/.wanctl
 if id nobody >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
 	chown nobody "production/.wanctl/objects/sha256/$sub"
 	refused "store folder owned by another user" "belongs to user"
