@@ -456,6 +456,15 @@ viol() {
 }
 # spec IDS : inv_check's MODEL=IDS arguments for an id column.
 spec() { case $1 in *=*) echo "$1" ;; *) echo "m=$1" ;; esac; }
+# attempt NAME POINT WRAPPER... : run NAME's command from its start state
+# under WRAPPER (the fault), then judge it.
+attempt() {
+	local name=$1 point=$2 rc=0
+	shift 2
+	fresh "$name"
+	(cd "$SCRATCH/run" && "$@" "$W" ${CMD[$name]} >"$SCRATCH/out" 2>"$SCRATCH/err") || rc=$?
+	judge "$name" "$point" $rc
+}
 judge() { # name point rc : the checks after one injected fault
 	local name=$1 p="$1 $2 (exit $3)" rc=$3 want
 	TRIED[$name]=$((TRIED[$name] + 1))
@@ -496,11 +505,7 @@ for name in $NAMES; do
 		NPTS[$name]=$((NPTS[$name] + total))
 		for n in $(sample "$total" "$SAMPLE"); do
 			for e in $ERRORS; do
-				fresh "$name"
-				rc=0
-				(cd "$SCRATCH/run" && WANCTL_FAULT=$op:$n:$e "$W" ${CMD[$name]} \
-					>"$SCRATCH/out" 2>"$SCRATCH/err") || rc=$?
-				judge "$name" "$op:$n:$e" $rc
+				attempt "$name" "$op:$n:$e" env WANCTL_FAULT=$op:$n:$e
 			done
 		done
 	done
@@ -514,12 +519,8 @@ for name in $NAMES; do
 		for n in $(echo "$pts" | awk -v s="$sys" '$1 == s { print $2 }' | sort -rn |
 			   pick "${FAULT_DB_SAMPLE:-$SAMPLE}"); do
 			for e in $ERRORS; do
-				fresh "$name"
-				rc=0
-				(cd "$SCRATCH/run" && strace -f -qq -o /dev/null -e trace=$sys \
-					-e inject=$sys:error=$e:when=$n "$W" ${CMD[$name]} \
-					>"$SCRATCH/out" 2>"$SCRATCH/err") || rc=$?
-				judge "$name" "db $sys:$n:$e" $rc
+				attempt "$name" "db $sys:$n:$e" strace -f -qq -o /dev/null \
+					-e trace=$sys -e inject=$sys:error=$e:when=$n
 			done
 		done
 	done
