@@ -111,7 +111,7 @@ The state folder defaults to \fI<target_models_path>/.wanctl\fR and must be
 on the same file system as production. It must be a real folder (not a
 symlink), owned by the user running wanctl or root, and not writable by
 group or others; wanctl opens it once and reaches every file in it through
-that folder descriptor.
+that folder descriptor. Its path may be up to 4032 bytes long.
 .TP
 .I <state_path>/lock
 \fBflock\fR(2) lock held by every command that changes anything; holds the

@@ -100,13 +100,14 @@ int wan_verify(struct wan_state *st, const char *const *models, size_t n,
  * "objects_removed":N,"bytes_freed":B,"dry_run":bool}. */
 int wan_gc(struct wan_state *st, bool dry_run, json_t **out);
 
-/* Paths. */
-int wan_store_object_path(const struct wan_state *st, const char *sha,
-			  char *buf, size_t size);
-int wan_release_dir(const struct wan_state *st, const char *model,
-		    const char *id, char *buf, size_t size);
-int wan_release_manifest_path(const struct wan_state *st, const char *model,
-			      const char *id, char *buf, size_t size);
+/* Paths, for messages only (files are reached through descriptors of the
+ * state folder): cut short to the buffer, never failing; return buf. */
+const char *wan_store_object_path(const struct wan_state *st, const char *sha,
+				  char *buf, size_t size);
+const char *wan_release_dir(const struct wan_state *st, const char *model,
+			    const char *id, char *buf, size_t size);
+const char *wan_release_manifest_path(const struct wan_state *st, const char *model,
+				      const char *id, char *buf, size_t size);
 /* Load a release manifest as JSON (validated: confined paths, sizes,
  * hashes, no duplicates). */
 int wan_manifest_load(const struct wan_state *st, const char *model,

@@ -191,12 +191,12 @@ static int open_source(struct wan_state *st, const char *model, const char *rele
 	char dir[WAN_PATH_MAX], rel[WAN_PATH_MAX];
 	int fd, rfd;
 
-	if (wan_store_object_path(st, sha, name, n) == 0 &&
-	    (fd = state_object_open(st, sha, O_RDONLY)) >= 0)
+	wan_store_object_path(st, sha, name, n);
+	if ((fd = state_object_open(st, sha, O_RDONLY)) >= 0)
 		return fd;
 	/* The store lost the object; the release tree may still hold it. */
-	if (wan_release_dir(st, model, release, dir, sizeof(dir)) == 0 &&
-	    path_join(name, n, dir, path) == 0 &&
+	wan_release_dir(st, model, release, dir, sizeof(dir));
+	if (path_join(name, n, dir, path) == 0 &&
 	    wan_snprintf(rel, sizeof(rel), "%s/%s", release, path) == 0 &&
 	    (rfd = state_release_open(st, model, false)) >= 0) {
 		fd = path_open_beneath(rfd, rel, O_RDONLY, 0);

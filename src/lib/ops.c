@@ -53,8 +53,8 @@ int wan_manifest_load(const struct wan_state *st, const char *model,
 	int rfd, err;
 
 	*out = NULL;
-	if ((err = wan_release_manifest_path(st, model, id, p, sizeof(p))) < 0 ||
-	    (err = wan_snprintf(name, sizeof(name), "%s.json", id)) < 0)
+	wan_release_manifest_path(st, model, id, p, sizeof(p));
+	if ((err = wan_snprintf(name, sizeof(name), "%s.json", id)) < 0)
 		return err;
 	/* Beneath the state folder's descriptor, no symlink followed. */
 	if ((rfd = state_release_open(st, model, false)) < 0)
@@ -134,8 +134,7 @@ static int rollback_check_target(struct wan_state *st, const char *model, const 
 	struct stat sb;
 	int err;
 
-	if ((err = wan_snprintf(mname, sizeof(mname), "%s.json", id)) < 0)
-		goto out;
+	snprintf(mname, sizeof(mname), "%s.json", id);	/* id: 16 hex (struct rb_item) */
 	if (state_release_stat(st, model, mname, &sb) != 0) {
 		/* The manifest itself is gone: maybe the backup has it. */
 		if (wan_backup_restore_objects(st, model, id, bad) == 0 &&
@@ -1064,8 +1063,9 @@ int wan_gc(struct wan_state *st, bool dry_run, json_t **out)
 				json_decref(rl);
 				goto out;
 			}
-			if ((err = wan_snprintf(mpath, sizeof(mpath), "%s.json", id)) < 0 ||
-			    (err = path_remove_beneath(rfd, id)) < 0 ||
+			/* id: a listed release, 16 hex (wan_releases) */
+			snprintf(mpath, sizeof(mpath), "%s.json", id);
+			if ((err = path_remove_beneath(rfd, id)) < 0 ||
 			    (err = path_remove_beneath(rfd, mpath)) < 0) {
 				xclose(rfd);
 				json_decref(rl);

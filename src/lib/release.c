@@ -81,8 +81,7 @@ static int tree_link(struct wan_state *st, int tfd, const char *rel, const char 
 	const char *base;
 	int ofd, pfd = -1, err = 0;
 
-	if ((err = wan_store_object_path(st, sha, obj, sizeof(obj))) < 0)
-		return err;
+	wan_store_object_path(st, sha, obj, sizeof(obj));
 	if ((ofd = state_object_dir(st, sha, false)) < 0)
 		return ofd;
 	if ((pfd = path_open_parent_beneath(tfd, rel, &base)) < 0 ||
@@ -159,19 +158,18 @@ int release_publish(struct wan_state *st, const char *model, const char *id,
 
 	if (release_exists(st, model, id))
 		return 0;
-	if ((err = wan_snprintf(mdir, sizeof(mdir), "%s/releases/%s", st->path, model)) < 0 ||
-	    (err = wan_release_manifest_path(st, model, id, mpath, sizeof(mpath))) < 0 ||
-	    (err = wan_release_dir(st, model, id, final, sizeof(final))) < 0 ||
-	    (err = wan_snprintf(mname, sizeof(mname), "%s.json", id)) < 0)
-		return err;
+	/* Names for messages; mname is "<16 hex>.json" (release_id_ok). */
+	wan_msgname(mdir, sizeof(mdir), "%s/releases/%s", st->path, model);
+	wan_release_manifest_path(st, model, id, mpath, sizeof(mpath));
+	wan_release_dir(st, model, id, final, sizeof(final));
+	snprintf(mname, sizeof(mname), "%s.json", id);
 	if ((mfd = state_release_open(st, model, true)) < 0)
 		return wan_err_sys(0, "cannot create '%s'", mdir);
 	if ((err = manifest_write_at(manifest, mfd, mname, mpath, st->tmpfd, st->tmp)) < 0)
 		goto out;
 	if (fstatat(mfd, id, &sb, AT_SYMLINK_NOFOLLOW) == 0)
 		goto out;
-	if ((err = state_tmp_name(st, "rel", tmp, sizeof(tmp))) < 0)
-		goto out;
+	state_tmp_name(st, "rel", tmp, sizeof(tmp));
 	if (xmkdirat(st->tmpfd, state_tmp_rel(st, tmp), 0755) < 0) {
 		err = wan_err_sys(0, "cannot create '%s'", tmp);
 		tmp[0] = '\0';
@@ -252,10 +250,11 @@ int release_switch(struct wan_state *st, const char *model, const char *id)
 
 	if (!release_exists(st, model, id))
 		return wan_err(WAN_ENOTFOUND, "release %s of '%s' is not in the store", id, model);
-	if ((err = link_text(st, model, id, text, sizeof(text))) < 0 ||
-	    (err = wan_snprintf(tmpname, sizeof(tmpname), ".%s.wanctl-new", model)) < 0 ||
-	    (err = wan_snprintf(oldname, sizeof(oldname), ".%s.wanctl-old", model)) < 0)
+	if ((err = link_text(st, model, id, text, sizeof(text))) < 0)
 		return err;
+	/* Model names are at most 255 bytes (wan_config_model_name_check). */
+	snprintf(tmpname, sizeof(tmpname), ".%s.wanctl-new", model);
+	snprintf(oldname, sizeof(oldname), ".%s.wanctl-old", model);
 	if ((fd = open_target(st)) < 0)
 		return WAN_ERROR;
 	/* A folder there is an adoption's: the undo of an adoption whose
@@ -342,8 +341,7 @@ static int repair_file(struct wan_state *st, int rfd, const char *release, const
 	int pfd = -1, ofd = -1, err = 0;
 
 	*fixed = false;
-	if ((err = wan_store_object_path(st, sha, obj, sizeof(obj))) < 0)
-		return err;
+	wan_store_object_path(st, sha, obj, sizeof(obj));
 	if (state_object_stat(st, sha, &b) < 0)
 		return wan_err_sys(0, "cannot stat store object '%s'", obj);
 	if ((pfd = path_open_parent_beneath(rfd, rel, &base)) < 0)
@@ -359,9 +357,10 @@ static int repair_file(struct wan_state *st, int rfd, const char *release, const
 	} else if (a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
 		goto out;
 	}
-	if ((err = wan_snprintf(fix, sizeof(fix), "%s.wanctl-fix", base)) < 0 ||
-	    (ofd = state_object_dir(st, sha, false)) < 0) {
-		err = err < 0 ? err : ofd;
+	/* base is one component: at most NAME_MAX bytes (path_check_relative). */
+	snprintf(fix, sizeof(fix), "%s.wanctl-fix", base);
+	if ((ofd = state_object_dir(st, sha, false)) < 0) {
+		err = ofd;
 		goto out;
 	}
 	unlinkat(pfd, fix, 0);
@@ -397,8 +396,7 @@ int release_relink_tree(struct wan_state *st, const char *model, const char *rel
 	size_t i;
 	int rfd, err = 0;
 
-	if ((err = wan_release_dir(st, model, release, dir, sizeof(dir))) < 0)
-		return err;
+	wan_release_dir(st, model, release, dir, sizeof(dir));
 	if ((rfd = state_release_open(st, model, false)) < 0)
 		return wan_err_sys(0, "cannot open release %s ('%s')", release, dir);
 	json_array_foreach(json_object_get(m, "files"), i, f) {
@@ -406,8 +404,8 @@ int release_relink_tree(struct wan_state *st, const char *model, const char *rel
 		const char *sha = json_string_value(json_object_get(f, "sha256"));
 		bool fixed;
 
-		if ((err = path_join(p, sizeof(p), dir, path)) < 0 ||
-		    (err = wan_snprintf(rel, sizeof(rel), "%s/%s", release, path)) < 0 ||
+		wan_msgname(p, sizeof(p), "%s/%s", dir, path);
+		if ((err = wan_snprintf(rel, sizeof(rel), "%s/%s", release, path)) < 0 ||
 		    (err = repair_file(st, rfd, release, rel, sha, p, &fixed)) < 0)
 			break;
 		if (fixed)
@@ -497,7 +495,6 @@ int release_check_objects(struct wan_state *st, json_t *manifest, bool full,
 	json_t *f;
 	size_t i;
 	char obj[WAN_PATH_MAX], hex[WAN_SHA256_HEX];
-	int err;
 
 	json_array_foreach(json_object_get(manifest, "files"), i, f) {
 		const char *rel = json_string_value(json_object_get(f, "path"));
@@ -505,8 +502,7 @@ int release_check_objects(struct wan_state *st, json_t *manifest, bool full,
 		uint64_t size = (uint64_t)json_integer_value(json_object_get(f, "size"));
 		struct stat sb;
 
-		if ((err = wan_store_object_path(st, sha, obj, sizeof(obj))) < 0)
-			return err;
+		wan_store_object_path(st, sha, obj, sizeof(obj));
 		if (state_object_stat(st, sha, &sb) < 0) {
 			json_array_append_new(bad, json_pack("{s:s,s:s,s:s}", "path", rel,
 							     "sha256", sha, "problem", "missing"));

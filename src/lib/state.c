@@ -116,8 +116,7 @@ static int store_folder_open(struct wan_state *st, const char *rel, int *fd)
 	int err;
 
 	*fd = -1;
-	if ((err = path_join(p, sizeof(p), st->path, rel)) < 0)
-		return err;
+	wan_msgname(p, sizeof(p), "%s/%s", st->path, rel);
 	*fd = path_open_beneath(st->dirfd, rel, O_RDONLY | O_DIRECTORY, 0);
 	if (*fd < 0)
 		return errno == ENOENT ? 0 : folder_open_error("store folder", p);
@@ -209,8 +208,9 @@ static int store_subfolders_safe(struct wan_state *st, const char *rel, int fd, 
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		if ((err = wan_snprintf(sub, sizeof(sub), "%s/%s", rel, de->d_name)) < 0 ||
-		    (err = store_folder_open(st, sub, &sfd)) < 0)
+		/* rel is "objects" or "releases": a name (NAME_MAX) always fits */
+		snprintf(sub, sizeof(sub), "%s/%s", rel, de->d_name);
+		if ((err = store_folder_open(st, sub, &sfd)) < 0)
 			break;
 		if (!keep || sfd < 0 || rdirs_add(st->rdirs, de->d_name, sfd) < 0)
 			xclose(sfd);
@@ -330,8 +330,7 @@ static int state_lock(struct wan_state *st, double wait_seconds)
 	time_t now;
 	int fd, err;
 
-	if ((err = path_join(p, sizeof(p), st->path, "lock")) < 0)
-		return err;
+	wan_msgname(p, sizeof(p), "%s/lock", st->path);
 	fd = xopenat(st->dirfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW, 0644);
 	if (fd < 0)
 		return wan_err_sys(0, "cannot open lock file '%s'", p);
@@ -413,10 +412,11 @@ static bool recovery_needed(struct wan_state *st)
 /* Called by the parallel ingest workers too: the counter is taken
  * atomically, or two workers get the same name and one fails with EEXIST
  * (found by tests/crash/t_seq.sh under load). */
-int state_tmp_name(struct wan_state *st, const char *prefix, char *buf, size_t size)
+void state_tmp_name(struct wan_state *st, const char *prefix, char *buf, size_t size)
 {
-	return wan_snprintf(buf, size, "%s/%s-%ld-%u", st->tmp, prefix, (long)getpid(),
-			    __atomic_fetch_add(&st->tmp_seq, 1, __ATOMIC_RELAXED));
+	/* Fits: st->tmp is at most WAN_STATE_PATH_MAX + 4 bytes. */
+	snprintf(buf, size, "%s/%s-%ld-%u", st->tmp, prefix, (long)getpid(),
+		 __atomic_fetch_add(&st->tmp_seq, 1, __ATOMIC_RELAXED));
 }
 
 const char *state_tmp_rel(const struct wan_state *st, const char *tmp)
@@ -457,11 +457,16 @@ int wan_state_open(struct wan_state **out, const struct wan_config *cfg,
 		return wan_err(WAN_ENOMEM, "out of memory");
 	}
 	snprintf(st->command, sizeof(st->command), "%s", command ? command : "wanctl");
-	if ((err = wan_snprintf(st->path, sizeof(st->path), "%s", cfg->state_path)) < 0 ||
-	    (err = wan_snprintf(st->target, sizeof(st->target), "%s",
-				cfg->target_models_path)) < 0 ||
-	    (err = path_join(st->tmp, sizeof(st->tmp), st->path, "tmp")) < 0)
+	if (strlen(cfg->state_path) > WAN_STATE_PATH_MAX) {
+		err = wan_err(WAN_EINVAL, "the state folder's path is %zu bytes long, over the "
+			      "%d allowed (names inside it must fit in PATH_MAX): '%.64s...'",
+			      strlen(cfg->state_path), WAN_STATE_PATH_MAX, cfg->state_path);
 		goto fail;
+	}
+	snprintf(st->path, sizeof(st->path), "%s", cfg->state_path);
+	snprintf(st->tmp, sizeof(st->tmp), "%s/tmp", cfg->state_path);
+	/* The configuration's paths are shorter than PATH_MAX (config.c). */
+	snprintf(st->target, sizeof(st->target), "%s", cfg->target_models_path);
 	if (create && (err = path_mkdirs(st->target, 0755)) < 0)
 		goto fail;
 	if ((err = state_layout(st, create)) < 0 ||
@@ -545,12 +550,18 @@ const struct wan_config *wan_state_config(const struct wan_state *st)
 	return st->cfg;
 }
 
-int wan_store_object_path(const struct wan_state *st, const char *sha,
-			  char *buf, size_t size)
+/*
+ * The names below are for messages only: every file of the state folder is
+ * reached through its descriptors (bug 13). A name longer than the buffer
+ * is cut short rather than failing the operation it describes (a state
+ * folder near PATH_MAX made a deploy fail on the message of an object).
+ */
+const char *wan_store_object_path(const struct wan_state *st, const char *sha,
+				  char *buf, size_t size)
 {
-	if (!wan_sha256_is_hex(sha))
-		return wan_err(WAN_EINVAL, "invalid object name '%.70s'", sha);
-	return wan_snprintf(buf, size, "%s/objects/sha256/%.2s/%s", st->path, sha, sha + 2);
+	/* strnlen: a name shorter than 2 is not read past its end. */
+	return wan_msgname(buf, size, "%s/objects/sha256/%.2s/%s", st->path, sha,
+			   sha + strnlen(sha, 2));
 }
 
 /* "<2 hex>/<62 hex>": object sha relative to st->objfd. */
@@ -679,14 +690,14 @@ int state_release_open(const struct wan_state *st, const char *model, bool creat
 	return fd;
 }
 
-int wan_release_dir(const struct wan_state *st, const char *model,
-		    const char *id, char *buf, size_t size)
+const char *wan_release_dir(const struct wan_state *st, const char *model,
+			    const char *id, char *buf, size_t size)
 {
-	return wan_snprintf(buf, size, "%s/releases/%s/%s", st->path, model, id);
+	return wan_msgname(buf, size, "%s/releases/%s/%s", st->path, model, id);
 }
 
-int wan_release_manifest_path(const struct wan_state *st, const char *model,
-			      const char *id, char *buf, size_t size)
+const char *wan_release_manifest_path(const struct wan_state *st, const char *model,
+				      const char *id, char *buf, size_t size)
 {
-	return wan_snprintf(buf, size, "%s/releases/%s/%s.json", st->path, model, id);
+	return wan_msgname(buf, size, "%s/releases/%s/%s.json", st->path, model, id);
 }

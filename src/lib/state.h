@@ -28,8 +28,16 @@ struct wan_state {
 	unsigned tmp_seq;
 };
 
-/* A unique temp name under <state>/tmp: "<prefix>-<pid>-<seq>". */
-int state_tmp_name(struct wan_state *st, const char *prefix, char *buf, size_t size);
+/*
+ * The longest state folder path: the names wanctl makes inside it (temp
+ * names "<state>/tmp/<prefix>-<pid>-<seq>") then always fit in
+ * WAN_PATH_MAX; wan_state_open refuses a longer one.
+ */
+#define WAN_STATE_PATH_MAX (WAN_PATH_MAX - 64)
+
+/* A unique temp name under <state>/tmp: "<prefix>-<pid>-<seq>" (prefix a
+ * short literal; buf of WAN_PATH_MAX). */
+void state_tmp_name(struct wan_state *st, const char *prefix, char *buf, size_t size);
 /* The name of a state_tmp_name path relative to st->tmpfd. */
 const char *state_tmp_rel(const struct wan_state *st, const char *tmp);
 /* Remove everything under <state>/tmp (through st->tmpfd). */

@@ -64,8 +64,7 @@ int store_object_publish(struct wan_state *st, const char *tmp, const char *sha,
 	int dfd, err = 0;
 
 	*existed = false;
-	if ((err = wan_store_object_path(st, sha, obj, sizeof(obj))) < 0)
-		return err;
+	wan_store_object_path(st, sha, obj, sizeof(obj));
 	if ((dfd = state_object_dir(st, sha, true)) < 0)
 		return dfd;
 	if (xlinkat(st->tmpfd, state_tmp_rel(st, tmp), dfd, sha + 2) < 0) {
@@ -99,8 +98,7 @@ int store_object_remove(struct wan_state *st, const char *sha)
 	char obj[WAN_PATH_MAX];
 	int dfd, err = 0;
 
-	if ((err = wan_store_object_path(st, sha, obj, sizeof(obj))) < 0)
-		return err;
+	wan_store_object_path(st, sha, obj, sizeof(obj));
 	if ((dfd = state_object_dir(st, sha, false)) < 0)
 		return dfd;
 	if (xunlinkat(dfd, sha + 2, 0) < 0 && errno != ENOENT)
@@ -289,8 +287,7 @@ static int ingest_one(struct ingest_ctx *c, struct src_file *f, char *buf,
 			goto out;
 		wan_err_clear();
 	}
-	if ((err = state_tmp_name(st, "obj", tmp, sizeof(tmp))) < 0)
-		goto out;
+	state_tmp_name(st, "obj", tmp, sizeof(tmp));
 	memset(&s, 0, sizeof(s));
 	s.name = f->abs;
 	s.in = in;

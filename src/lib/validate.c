@@ -1950,8 +1950,10 @@ static int check_link(struct wan_state *st, const char *model, char id[WAN_RELEA
 				      "'%s' points to '%s', which is not a wanctl release", p, lt);
 	}
 	memcpy(id, base_name(lt), WAN_RELEASE_ID_LEN + 1);
-	if ((err = wan_release_dir(st, model, id, rdir, sizeof(rdir))) < 0 ||
-	    (err = wan_release_manifest_path(st, model, id, mpath, sizeof(mpath))) < 0) {
+	/* Real paths here (realpath, stat), so too long is an error. */
+	if ((err = wan_snprintf(rdir, sizeof(rdir), "%s/releases/%s/%s", wan_state_path(st),
+				model, id)) < 0 ||
+	    (err = wan_snprintf(mpath, sizeof(mpath), "%s.json", rdir)) < 0) {
 		json_decref(d);
 		return err;
 	}

@@ -23,6 +23,16 @@ int wan_snprintf(char *dst, size_t size, const char *fmt, ...)
 	return 0;
 }
 
+const char *wan_msgname(char *dst, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(dst, size, fmt, ap);
+	va_end(ap);
+	return dst;
+}
+
 char *wan_strdup(const char *s)
 {
 	return s ? strdup(s) : NULL;

@@ -46,6 +46,12 @@ _Noreturn void wan_bug(const char *file, int line, const char *msg);
 int wan_snprintf(char *dst, size_t size, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* snprintf for names shown in messages only: a text longer than the
+ * buffer is cut short, never an error (the operation it names is done
+ * through descriptors, not this text). Returns dst. */
+const char *wan_msgname(char *dst, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* strdup that returns NULL on NULL input. */
 char *wan_strdup(const char *s);
 

@@ -4,7 +4,8 @@
 # on another filesystem (refused: the switch must be one rename), a file
 # where the folder should be, a sticky world-writable folder (accepted) and
 # a plain world-writable one (refused), a read-only open before anything
-# exists, and the lock: the holder named, an empty lock file, --wait.
+# exists, the lock: the holder named, an empty lock file, --wait; a
+# workspace 4,010 bytes deep, and a state_path over WAN_STATE_PATH_MAX.
 T=t_state; . "$(dirname "$0")/../crash/lib.sh"
 export WANCTL_NO_FSYNC=1
 
@@ -113,5 +114,38 @@ cd "$SCRATCH/s5"
 run 4 "$W" validate post m
 out_has "is not deployed: no state folder"
 check "validate post created no state folder" not test -e production/.wanctl
+cd "$SCRATCH"
+
+# 6. A workspace 4,010 bytes deep (state folder 4,029 bytes, under
+# the 4,032 allowed): deploy, verify, rollback and gc work; the names of
+# objects in messages (4,100+ bytes) are cut short, not an error (bug 33:
+# "string too long" and production untouched). A state_path over the
+# limit is refused by name, before anything is created.
+c=$(printf 'd%.0s' $(seq 200))
+deep=$SCRATCH/s6
+while [ $(( 4010 - ${#deep} )) -gt 201 ]; do deep=$deep/$c; done
+deep=$deep/$(printf 'e%.0s' $(seq $(( 4010 - ${#deep} - 1 ))))
+check "the workspace is 4,010 bytes deep (${#deep})" test ${#deep} -eq 4010
+mkdir -p "$deep/staging/A" "$deep/staging/B"
+head -c 70000 /dev/urandom > "$deep/staging/A/w.bin"
+echo '{"dim": 1}' > "$deep/staging/A/config.json"
+cp "$deep/staging/A/config.json" "$deep/staging/B/"
+head -c 70000 /dev/urandom > "$deep/staging/B/w.bin"
+wt_config "$deep" '{"backup":{"before_deploy":false},"validation":{"enabled":false},
+	"models":{"m":{"source":"A"}}}'
+cd "$deep"
+run 0 "$W" deploy m
+A6=$(current production m)
+run 0 "$W" deploy m --source "$deep/staging/B"
+run 0 "$W" verify m
+run 0 "$W" rollback --model m
+check "rolled back to the first release" test "$(current production m)" = "$A6"
+check "the files are the first staging's" cmp production/m/w.bin staging/A/w.bin
+run 0 "$W" gc
+run 0 "$W" verify m
+jq --arg s "$deep/$(printf 'x%.0s' $(seq 60))" '.state_path = $s' wanctl.json > long.json
+run 1 "$W" --config long.json status
+err_has "state folder's path is 4071 bytes long, over the 4032 allowed"
+check "nothing made for the refused state folder" not test -e "$deep/xxxxxxxxxx"*
 cd "$SCRATCH"
 wt_done

@@ -2,7 +2,7 @@
  * The store's internal API refuses what its callers must never pass, and
  * wan_deploy() refuses bad options before touching anything, on a real
  * state folder in a temp directory: object names that are not 64 hex
- * digits, buffers too small for a path, model folder names too long for a
+ * digits, names for messages cut short, model folder names too long for a
  * path, no model, --source with two models, a model named twice, a
  * rollback given both or neither of a deployment id and a model. The CLI
  * checks the options first (exit 2), the library must not trust it; a
@@ -93,7 +93,10 @@ static void test_object_names(void **state)
 	struct stat sb;
 
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-		assert_int_equal(wan_store_object_path(x->st, bad[i], buf, sizeof(buf)), WAN_EINVAL);
+		/* The name for messages shows what was asked, even "" or "zz"
+		 * (ASan: nothing read past its end); the store refuses it. */
+		assert_ptr_equal(wan_store_object_path(x->st, bad[i], buf, sizeof(buf)), buf);
+		assert_non_null(strstr(buf, "/objects/sha256/"));
 		assert_true(state_object_dir(x->st, bad[i], false) < 0);
 		errno = 0;
 		assert_int_equal(state_object_open(x->st, bad[i], O_RDONLY), -1);
@@ -102,10 +105,11 @@ static void test_object_names(void **state)
 		assert_int_equal(state_object_stat(x->st, bad[i], &sb), -1);
 		assert_int_equal(errno, EINVAL);
 	}
-	/* A good name: the path is built; a buffer too small is an error. */
-	assert_int_equal(wan_store_object_path(x->st, good, buf, sizeof(buf)), 0);
+	/* A good name: the path is built; a buffer too small cuts it short
+	 * (a name for messages never fails the operation it names). */
+	wan_store_object_path(x->st, good, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "/objects/sha256/01/23456789abcdef"));
-	assert_true(wan_store_object_path(x->st, good, buf, 40) < 0);
+	assert_int_equal(strlen(wan_store_object_path(x->st, good, buf, 40)), 39);
 	/* Not in the store: no such file, not an error of the name. */
 	errno = 0;
 	assert_int_equal(state_object_stat(x->st, good, &sb), -1);
