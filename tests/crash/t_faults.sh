@@ -112,7 +112,7 @@ ALL="$ALL $VARIANTS"
 DBSYS=openat,pread64,pwrite64,fsync,fdatasync,ftruncate
 # The system calls of the sys part, and the libc functions whose direct
 # call on the line makes a call a point (see the header).
-SYSSYS=newfstatat,statx,fstat,stat,lstat,openat,getdents64,fchmod,chmod,fchmodat,mkdir,mkdirat,readlink,readlinkat,access,faccessat,faccessat2,ioctl,flock,ftruncate,getrandom,unlink,unlinkat,rmdir,fcntl,lseek,getcwd,sync_file_range
+SYSSYS=openat2,newfstatat,statx,fstat,stat,lstat,openat,getdents64,fchmod,chmod,fchmodat,mkdir,mkdirat,readlink,readlinkat,access,faccessat,faccessat2,ioctl,flock,ftruncate,getrandom,unlink,unlinkat,rmdir,fcntl,lseek,getcwd,sync_file_range
 # FAULT_PART: xio, db, sys, or all (xio and db: the quick sample of
 # t_faults). The whole sweeps are split in four ctests so that each fits
 # ctest's timeout: this script the xio points of the plain rows,
@@ -346,32 +346,43 @@ syspoints() {
 			(cd "$SCRATCH/run" && strace -k -qq -o "$SCRATCH/s.trace" -e trace=clone3,rt_sigprocmask \
 				"$W" ${CMD[$1]} >/dev/null 2>&1) || true
 		fi
-		# "sys n addr" for each call whose first non-libc frame is in
-		# the wanctl binary (addr: its return address). clone3's stack
-		# ends in glibc's clone3 (no unwind info past it): its caller is
-		# that of the rt_sigprocmask pthread_create makes just before.
+		# "sys n addr..." for each call whose first non-libc frame is in
+		# the wanctl binary (addr: its return address, then those of the
+		# next 3 frames while they are wanctl's, "-" past them: a call
+		# made inside src/util/path.c is placed on the core line that
+		# called the path_* helper). clone3's stack ends in glibc's
+		# clone3 (no unwind info past it): its caller is that of the
+		# rt_sigprocmask pthread_create makes just before.
 		awk -v tr=$tr '
+		function out() { print sys, n[sys], addr, (k > 1 ? f[2] : "-"), (k > 2 ? f[3] : "-"), (k > 3 ? f[4] : "-") }
 		/^[a-z_0-9]+\(/ || /^(\+\+\+|---) / {
 			if (sys == "rt_sigprocmask") mask = addr
-			else if (sys != "" && addr != "") print sys, n[sys], addr
-			sys = ""; addr = ""; seen = 0
+			else if (sys != "" && addr != "") out()
+			sys = ""; addr = ""; seen = 0; k = 0; done = 0
 			if (!/^[a-z_0-9]+\(/) next
 			split($0, a, "("); sys = a[1]
 			if (sys == "rt_sigprocmask") { mask = ""; next }
 			if ((sys == "clone3") != (tr == "on")) { sys = ""; next }
 			n[sys]++
-			if (sys == "clone3") { if (mask != "") print sys, n[sys], mask; sys = "" }
+			if (sys == "clone3") { if (mask != "") print sys, n[sys], mask, "-", "-", "-"; sys = "" }
+			next
+		}
+		/^ > / && sys != "" && seen && !done {
+			if (/\/wanctl\(/ && k < 4) { x = $0; sub(/.*\[/, "", x); sub(/\].*/, "", x); f[++k] = x }
+			else done = 1
 			next
 		}
 		/^ > / && sys != "" && !seen && !/\/libc\.so/ {
 			seen = 1
-			if (/\/wanctl\(/) { addr = $0; sub(/.*\[/, "", addr); sub(/\].*/, "", addr) }
+			if (/\/wanctl\(/) { addr = $0; sub(/.*\[/, "", addr); sub(/\].*/, "", addr); f[k = 1] = addr }
+			else done = 1
 		}
-		END { if (sys != "" && addr != "") print sys, n[sys], addr }
+		END { if (sys != "" && addr != "") out() }
 		' "$SCRATCH/s.trace"
 	done >"$SCRATCH/s.pts"
 	# Return address - 1: the call instruction's line.
-	awk '{ print $3 }' "$SCRATCH/s.pts" | sort -u | while read -r a; do
+	awk '{ for (i = 3; i <= 6; i++) if ($i != "-") print $i }' "$SCRATCH/s.pts" | sort -u |
+	while read -r a; do
 		printf '%s 0x%x\n' "$a" $((a - 1))
 	done >"$SCRATCH/s.addr"
 	awk '{ print $2 }' "$SCRATCH/s.addr" | addr2line -e "$W" |
@@ -388,16 +399,22 @@ syspoints() {
 		if (s == "fcntl") return "fcntl|fdopendir"
 		if (s == "getcwd") return "getcwd|realpath"
 		if (s == "clone3") return "pthread_create"
+		if (s == "openat2") return "path_[a-z_]+"
 		return s
 	}
 	FNR == 1 { f++ }
 	f == 1 { loc[$1] = $3; next }
 	{
-		l = loc[$3]; sub(/ .*/, "", l)
+		# Past the frames in src/util/path.c: the core line that called
+		# a path_* helper (openat2 and the rest made inside it).
+		i = 3; via = 0
+		while (i < 6 && $(i + 1) != "-" && loc[$i] ~ /\/src\/util\/path\.c:/) { i++; via = 1 }
+		l = loc[$i]; sub(/ .*/, "", l)
 		if (l !~ /\/src\/lib\/(store|deploy|release|state|ops|manifest)\.c:[0-9]+$/) next
 		file = l; sub(/:[0-9]+$/, "", file); ln = l; sub(/.*:/, "", ln)
-		if (!(file in src)) { i = 0; while ((getline t < file) > 0) src[file, ++i] = t; src[file] = i }
-		if (src[file, ln] !~ ("(^|[^a-zA-Z_0-9])(" fnre($1) ")\\(")) next
+		if (!(file in src)) { k = 0; while ((getline t < file) > 0) src[file, ++k] = t; src[file] = k }
+		re = via ? "path_[a-z_]+" : fnre($1)
+		if (src[file, ln] !~ ("(^|[^a-zA-Z_0-9])(" re ")\\(")) next
 		sub(/.*\/src\/lib\//, "", l)
 		print $1, $2, l
 	}
