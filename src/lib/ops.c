@@ -18,7 +18,8 @@
 
 
 /* A column holding a JSON document (alert labels): the object itself, as
- * monitor prints it; the text when it does not parse; null for NULL. */
+ * monitor prints it; "" (an alert without labels, as alert.c stores it)
+ * the empty object; the text when it does not parse; null for NULL. */
 static json_t *col_json(sqlite3_stmt *q, int i)
 {
 	const char *t = (const char *)sqlite3_column_text(q, i);
@@ -26,6 +27,8 @@ static json_t *col_json(sqlite3_stmt *q, int i)
 
 	if (!t)
 		return json_null();
+	if (!*t)
+		return json_object();
 	v = json_loads(t, JSON_DECODE_ANY, NULL);
 	return v ? v : json_string(t);
 }

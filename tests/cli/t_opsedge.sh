@@ -140,18 +140,23 @@ err_has "../g"
 run 0 "$W" --json releases g
 jq_is '[.releases[] | select(.current) | .id] | join(",")' "$G1"
 jq '.monitoring.alert_rules = [{name: "Up", metric: "wanctl_model_available", comparison: ">",
-	threshold: 0, for: 0, severity: "INFO", summary: "{labels.model} up"}]' wanctl.json > alert.json
+	threshold: 0, for: 0, severity: "INFO", summary: "{labels.model} up"},
+	{name: "Mem", metric: "wanctl_memory_total_bytes", comparison: ">", threshold: 0,
+	 for: 0, severity: "INFO", summary: "memory known"}]' wanctl.json > alert.json
 run 0 "$W" --config alert.json monitor run --once
 run 0 "$W" --json status
-jq_is '[.alerts[] | .name] | unique | join(",")' Up
-jq_is '[.alerts[] | .summary] | sort | join(",")' "g up,m up"
+jq_is '[.alerts[] | .name] | unique | join(",")' Mem,Up
+jq_is '[.alerts[] | select(.name == "Up") | .summary] | sort | join(",")' "g up,m up"
 # The alert's labels as an object, as monitor and the exec handler give
-# them (status --json gave them as a JSON-encoded string before).
-jq_is '.alerts[0].labels | type' object
-jq_is '[.alerts[].labels.model] | sort | join(",")' "g,m"
+# them (status --json gave them as a JSON-encoded string before), and {}
+# for an alert without labels (bug 34: the string "").
+jq_is '[.alerts[].labels | type] | unique | join(",")' object
+jq_is '[.alerts[] | select(.name == "Up") | .labels.model] | sort | join(",")' "g,m"
+jq_is '[.alerts[] | select(.name == "Mem") | .labels] | tojson' '[{}]'
 run 0 "$W" status
-out_has "firing alerts: 2"
+out_has "firing alerts: 3"
 out_has 'Up {"model":"m"}: m up'
+out_has 'Mem {}: memory known'
 
 # --- verify.
 A=$(current production m)
