@@ -792,6 +792,21 @@ out:
 	return err;
 }
 
+/* Release id of model back in the store from the backup repository? */
+static bool recover_from_backup(struct wan_state *st, const char *model, const char *id)
+{
+	json_t *none = json_array();
+	bool back = wan_backup_restore_objects(st, model, id, none) == 0 &&
+		    release_exists(st, model, id);
+
+	if (!back)
+		wan_log(WAN_LOG_WARN, "recovery: release %s of '%s' is not in the store: %s",
+			id, model, wan_errmsg());
+	wan_err_clear();
+	json_decref(none);
+	return back;
+}
+
 /*
  * Recovery (D3): a deployment left pending/ingesting by a crash never
  * switched anything; one left switching/verifying is undone model by
@@ -825,7 +840,7 @@ int deploy_recover(struct wan_state *st)
 	json_array_foreach(todo, i, d) {
 		const char *id = json_string_value(json_object_get(d, "id"));
 		const char *was = json_string_value(json_object_get(d, "status"));
-		char msg[1024];
+		char msg[1024], kept[400] = "";
 		bool switched_any = false;
 		int bad = 0;
 
@@ -857,6 +872,18 @@ int deploy_recover(struct wan_state *st)
 					continue;
 				if (from && !strcmp(from, to))
 					continue;
+				/* The previous release is gone from the store (deleted
+				 * by hand, lost with a disk): restored from the backup
+				 * repository when it has it; otherwise production stays
+				 * on the new release, which is complete (R1), rather
+				 * than every command failing here from now on (bug 35). */
+				if (from && !release_exists(st, model, from) &&
+				    !recover_from_backup(st, model, from)) {
+					snprintf(kept, sizeof(kept), "; '%s' stays on %s: its previous "
+						 "release %s is no longer in the store (run 'wanctl "
+						 "verify %s')", model, to, from, model);
+					continue;
+				}
 				e = from ? release_switch(st, model, from) : release_unlink(st, model);
 				if (e < 0) {
 					wan_log(WAN_LOG_ERROR, "recovery: cannot put '%s' back on %s: %s",
@@ -878,9 +905,10 @@ int deploy_recover(struct wan_state *st)
 			err = bad;
 			goto out;
 		}
-		snprintf(msg, sizeof(msg), "deployment %s was interrupted while %s; %s", id, was,
+		snprintf(msg, sizeof(msg), "deployment %s was interrupted while %s; %s%s", id, was,
 			 switched_any ? "production was put back on the previous releases" :
-			 "production was consistent and left as it was");
+			 kept[0] ? "production was left on the new releases" :
+			 "production was consistent and left as it was", kept);
 		if ((err = deployment_set(st, id, "interrupted", msg, NULL)) < 0)
 			goto out;
 		wan_db_event(st->db, st->command, NULL, id, "recover", "interrupted", msg);

@@ -10,9 +10,11 @@
 #    the second left; two models, one unchanged (from = to): only the
 #    changed one is put back;
 #  - a rollback killed at its rename: left as it was;
-#  - recovery that cannot put a model back (the old release's manifest is
-#    gone): the command fails naming the model, the deployment stays in
-#    flight, and the next command, once the release is back, recovers.
+#  - recovery whose old release is gone from the store (bug 35: every
+#    command failed from then on, status included): restored from the
+#    backup repository and put back when the backup has it; otherwise
+#    production stays on the new, complete release, the deployment is
+#    marked interrupted and the message says so.
 # SPEC "Promises": the next command finds the interrupted deployment,
 # finishes or undoes it, and says which.
 T=t_recover; . "$(dirname "$0")/../crash/lib.sh"
@@ -117,20 +119,37 @@ run 0 "$W" --json list --limit 1
 jq_is '.deployments[0].kind + " " + .deployments[0].status' "rollback interrupted"
 check "INV after the killed rollback" inv_check "$P" "m=$B"
 
-# --- recovery that cannot put the model back: the old release's manifest
-# is missing. The command fails naming the model; the deployment stays in
-# flight (not marked interrupted) and production stays on a complete
-# release; once the manifest is back, the next command recovers.
+# --- recovery whose old release is gone from the store (its manifest and
+# tree deleted, its own objects too). With a backup of it: restored and put
+# back. Without: production stays on B, the deployment is interrupted and
+# says why, and the commands after it work (bug 35: the deployment stayed
+# in flight and every command, status included, failed on it).
 run 0 "$W" rollback --model m
+run 0 "$W" backup create m
+drop_a() {
+	chmod -R u+w "$P/.wanctl/releases/m/$A"
+	rm -rf "$P/.wanctl/releases/m/$A" "$P/.wanctl/releases/m/$A.json"
+	jq -r '.files[].sha256' "$SCRATCH/A.manifest" | while read -r h; do
+		rm -f "$P/.wanctl/objects/sha256/${h:0:2}/${h:2}"
+	done
+}
+cp "$P/.wanctl/releases/m/$A.json" "$SCRATCH/A.manifest"
 run 137 "$W" --config post.json deploy m --source "$S/B"
 check "on B after the kill" test "$(current production m)" = "$B"
-mv "$P/.wanctl/releases/m/$A.json" "$SCRATCH/A.json"
-run 1 "$W" status
-err_has "recovery: cannot put 'm' back on $A"
-check "still in flight" test "$(last_status)" = switching
-check "production still a complete release (B)" test "$(current production m)" = "$B"
-mv "$SCRATCH/A.json" "$P/.wanctl/releases/m/$A.json"
+drop_a
 recovered switching "production was put back on the previous releases"
-check "recovered at last: A" test "$(current production m)" = "$A"
-check "INV after the late recovery" inv_check "$P" "m=$A"
+check "A restored from the backup and put back" test "$(current production m)" = "$A"
+check "INV after a recovery through the backup" inv_check "$P" "m=$A"
+run 0 "$W" verify m
+
+run 137 "$W" --config post.json deploy m --source "$S/B"
+drop_a
+rm -rf backups
+recovered switching "production was left on the new releases; 'm' stays on $B: its previous release $A is no longer in the store"
+check "no backup: production stays on the complete B" test "$(current production m)" = "$B"
+check "the deployment is no longer in flight" test "$(last_status)" = interrupted
+run 0 "$W" verify m
+check "INV on B" inv_check "$P" "m=$B"
+run 0 "$W" deploy m --source "$S/C"
+check "a later deploy works" test "$(current production m)" != "$B"
 wt_done

@@ -11,7 +11,9 @@
 #      deployment is left pending/ingesting/switching/verifying, the
 #      release is in the releases table, and the DB's view of the live
 #      release (the last deployment that touched the model: completed ->
-#      to_release, otherwise from_release) is the link's;
+#      to_release, interrupted with "'<model>' stays on <to>:" in its
+#      error (its previous release was gone, bug 35) -> to_release,
+#      otherwise from_release) is the link's;
 #  (e) no debris: no .<model>.wanctl-new/-old in the target, tmp/ empty,
 #      no release tree without its manifest, objects named by 64 hex
 #      digits and read-only.
@@ -45,7 +47,9 @@ inv_check() {
 		  ('pending','ingesting','switching','verifying');
 		SELECT 'R ' || model || ' ' || id FROM releases;
 		SELECT 'L ' || model || ' ' || live FROM (SELECT dm.model AS model,
-		  CASE d.status WHEN 'completed' THEN coalesce(dm.to_release, 'none')
+		  CASE WHEN d.status = 'completed' OR (d.status = 'interrupted' AND
+		    instr(d.error, '''' || dm.model || ''' stays on ' || dm.to_release || ':') > 0)
+		  THEN coalesce(dm.to_release, 'none')
 		  ELSE coalesce(dm.from_release, 'none') END AS live,
 		  row_number() OVER (PARTITION BY dm.model
 		    ORDER BY d.started DESC, d.rowid DESC) AS n
