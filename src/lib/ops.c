@@ -1084,8 +1084,8 @@ int wan_gc(struct wan_state *st, bool dry_run, json_t **out)
 		goto out;
 	/* Through folder descriptors, never following a symlink: a folder
 	 * swapped for one cannot take the unlinks outside the store. */
-	if (wan_snprintf(dir, sizeof(dir), "%s/objects/sha256", st->path) == 0 &&
-	    st->objfd >= 0 && (sfd = path_open_beneath(st->objfd, ".", O_RDONLY | O_DIRECTORY,
+	wan_msgname(dir, sizeof(dir), "%s/objects/sha256", st->path);
+	if (st->objfd >= 0 && (sfd = path_open_beneath(st->objfd, ".", O_RDONLY | O_DIRECTORY,
 							0)) >= 0) {
 		if (!(d = fdopendir(sfd)))
 			xclose(sfd);

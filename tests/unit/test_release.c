@@ -18,7 +18,9 @@
  *  - rollback --to refuses an unmanaged folder in production, and a
  *    rollback by deployment id refuses a model no longer deployed;
  *  - the stat cache is believed only for an entry strictly newer than the
- *    file (git's racily-clean rule) holding a well-formed hash.
+ *    file (git's racily-clean rule) holding a well-formed hash;
+ *  - gc removes unreferenced objects and leaves alone what is not an
+ *    object: other names, a file where a folder of objects would be.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -476,6 +478,52 @@ static void test_stat_cache_rules(void **state)
 	}
 }
 
+static void test_gc_strangers(void **state)
+{
+	struct fx *x = *state;
+	char objs[400], p[1024], staging[300], b[WAN_RELEASE_ID_LEN + 1];
+	const char *odd = "gggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggg";
+	json_t *out = NULL;
+
+	snprintf(objs, sizeof(objs), "%s/.wanctl/objects/sha256", x->prod);
+	/* Not objects: a file named like a folder of them, a folder that is
+	 * not two hex digits, a 62-character name that is not hex, a name of
+	 * the wrong length. */
+	put(objs, "zz", "a file");
+	snprintf(p, sizeof(p), "%s/qq", objs);
+	assert_int_equal(mkdir(p, 0755), 0);
+	put(p, odd, "x");
+	snprintf(p, sizeof(p), "%s/ab", objs);
+	mkdir(p, 0755);
+	put(p, odd, "x");
+	put(p, "short", "x");
+	/* Four releases: the oldest is collected (deployment.keep_releases 3). */
+	snprintf(staging, sizeof(staging), "%s/staging/A", x->dir);
+	put(staging, "w2.bin", "fedcba987654321X");
+	deploy_ok(x, b);
+	put(staging, "w2.bin", "fedcba987654321Y");
+	deploy_ok(x, b);
+	put(staging, "w2.bin", "fedcba987654321Z");
+	deploy_ok(x, b);
+	assert_int_equal(wan_gc(x->st, true, &out), 0);
+	assert_int_equal(json_array_size(json_object_get(out, "releases_removed")), 1);
+	json_decref(out);
+	assert_true(release_exists(x->st, "m", x->a));	/* a dry run */
+	assert_int_equal(wan_gc(x->st, false, &out), 0);
+	assert_int_equal(json_array_size(json_object_get(out, "releases_removed")), 1);
+	/* w2.bin of the first release: the only unreferenced object. */
+	assert_int_equal(json_integer_value(json_object_get(out, "objects_removed")), 1);
+	assert_int_equal(json_integer_value(json_object_get(out, "bytes_freed")), 16);
+	json_decref(out);
+	assert_false(release_exists(x->st, "m", x->a));
+	assert_true(exists(objs, "zz"));
+	snprintf(p, sizeof(p), "%s/qq", objs);
+	assert_true(exists(p, odd));
+	snprintf(p, sizeof(p), "%s/ab", objs);
+	assert_true(exists(p, odd));
+	assert_true(exists(p, "short"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -486,6 +534,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_relink_and_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stat_cache_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gc_strangers, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
