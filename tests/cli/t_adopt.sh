@@ -1,7 +1,8 @@
 #!/bin/bash
 # A first deploy over an unmanaged folder <target>/<model> (real files left
 # by an older setup) adopts that folder as a release, switches to the new
-# one, and a rollback returns to the adopted content byte for byte.
+# one, and a rollback returns to the adopted content byte for byte; an
+# empty folder is adopted as an empty release.
 T=t_adopt
 . "$(dirname "$0")/../crash/lib.sh"
 export WANCTL_NO_FSYNC=1
@@ -101,4 +102,22 @@ err_has "escape"
 check "refused adoption: folder untouched" unchanged "$P/$M2" "$before"
 check "refused adoption: still a folder" test -d "$P/$M2" -a ! -L "$P/$M2"
 
+# An empty unmanaged folder: adopted as a release of no files (the ingest
+# of an empty tree), which a rollback brings back as an empty folder.
+E=$SCRATCH/e
+wt_config "$E" '{"validation":{"enabled":false},"backup":{"before_deploy":false},
+	"models":{"x":{"source":"X"}}}'
+mkdir -p "$E/staging/X" "$E/production/x"
+echo '{"a": 1}' > "$E/staging/X/config.json"
+cd "$E"
+run 0 "$W" --json deploy x
+EMPTY=$(jq -r '.models[0].from_release' "$SCRATCH/out")
+check "the empty folder adopted as release '$EMPTY'" \
+	test -d "$E/production/.wanctl/releases/x/$EMPTY" -a "$EMPTY" != null
+jq_is '.models[0].bytes' 9
+run 0 "$W" rollback --model x
+check "rollback: production/x is the empty folder again" \
+	test -d "$E/production/x/" -a -z "$(ls -A "$E/production/x/")"
+check "INV on the empty release" inv_check "$E/production" "x=$EMPTY"
+run 0 "$W" verify x
 wt_done
