@@ -123,7 +123,7 @@ struct stream {
 	struct wan_tscan *scan;    /* may be NULL */
 	char *buf;
 	atomic_uint_least64_t *progress;
-	struct ingest_ctx *ctx;
+	struct ingest_ctx *ctx;    /* the ingest this file belongs to */
 };
 
 /* Read in, hash, scan, write out: one pass over the data. */
@@ -164,15 +164,14 @@ static int stream_copy(struct stream *s, char sha[WAN_SHA256_HEX])
 			last_window = off - off % INGEST_WINDOW;
 			xwriteback(s->out, last_window, INGEST_WINDOW);
 		}
-		if (s->in >= 0)
-			posix_fadvise(s->in, (off_t)(off - (uint64_t)n), n, POSIX_FADV_DONTNEED);
-		if (s->progress) {
+		posix_fadvise(s->in, (off_t)(off - (uint64_t)n), n, POSIX_FADV_DONTNEED);
+		{
 			uint64_t done = atomic_fetch_add(s->progress, (uint64_t)n) + (uint64_t)n;
-			if (s->ctx)
-				wan_progress(s->ctx->o->what, done, s->ctx->total,
-					     atomic_load(&s->ctx->files_done), s->ctx->t->n);
+			wan_progress(s->ctx->o->what, done, s->ctx->total,
+				     atomic_load(&s->ctx->files_done), s->ctx->t->n);
 		}
-		if (s->ctx && atomic_load(&s->ctx->failed)) {
+		/* Another worker failed: stop reading. */
+		if (atomic_load(&s->ctx->failed)) {
 			err = WAN_ERROR;
 			goto fail;
 		}
@@ -379,8 +378,9 @@ static int ingest_one(struct ingest_ctx *c, struct src_file *f, char *buf,
 			err = wan_err_sys(0, "cannot close '%s'", tmp);
 			goto out;
 		}
-	} else if (mode == WAN_TRANSFER_HARDLINK) {
-		/* The staging inode itself is published: fsync it through the
+	} else {
+		/* Hardlink transfer (the only one without an out file): the
+		 * staging inode itself is published: fsync it through the
 		 * name that will be linked (S1). */
 		int tfd = xopenat(st->tmpfd, state_tmp_rel(st, tmp), O_RDONLY | O_NOFOLLOW, 0);
 		if (tfd < 0 || xfsync(tfd) < 0) {

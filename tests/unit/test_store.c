@@ -239,6 +239,36 @@ static void test_deployment_ids(void **state)
 	sqlite3_finalize(ins);
 }
 
+/* A state folder on another filesystem than production is refused before
+ * anything is written (the switch must be one rename). No command name is
+ * needed to open a state. */
+static void test_state_elsewhere(void **state)
+{
+	struct fx *x = *state;
+	struct wan_config *cfg = NULL;
+	struct wan_state *st = NULL;
+	char other[128], text[2048];
+	struct stat a, b;
+
+	assert_int_equal(stat(x->dir, &a), 0);
+	if (stat("/dev/shm", &b) < 0 || a.st_dev == b.st_dev || access("/dev/shm", W_OK) < 0) {
+		print_message("no second filesystem (/dev/shm): skipped\n");
+		return;
+	}
+	snprintf(other, sizeof(other), "/dev/shm/wanctl-test_store.XXXXXX");
+	assert_non_null(mkdtemp(other));
+	snprintf(text, sizeof(text),
+		 "{\"source_models_path\":\"%s/staging\",\"target_models_path\":\"%s/production\","
+		 "\"state_path\":\"%s/state\",\"models\":{\"m\":{\"source\":\"A\"}}}",
+		 x->dir, x->dir, other);
+	assert_int_equal(wan_config_load_string(&cfg, text, "elsewhere.json", x->dir), 0);
+	assert_int_equal(wan_state_open(&st, cfg, WAN_STATE_LOCK, 0, NULL), WAN_EINVAL);
+	assert_non_null(strstr(wan_errmsg(), "different filesystems"));
+	assert_null(st);
+	path_remove_tree(other);
+	wan_config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +277,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deploy_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deployment_ids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_elsewhere, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
