@@ -315,7 +315,7 @@ int deploy_run_hook(struct wan_state *st, const char *which, const char *cmd,
 	struct wan_cmd_result res;
 	int err;
 
-	if (!cmd || !*cmd)
+	if (!cmd)	/* none configured ("" is refused by the configuration) */
 		return 0;
 	snprintf(e_model, sizeof(e_model), "WANCTL_MODEL=%s", model);
 	snprintf(e_rel, sizeof(e_rel), "WANCTL_RELEASE=%s", release);

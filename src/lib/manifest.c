@@ -208,26 +208,6 @@ out:
 	return err;
 }
 
-int manifest_write(json_t *m, const char *path, const char *tmpdir)
-{
-	char dir[WAN_PATH_MAX] = ".";
-	const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
-	int dfd = -1, tfd, err;
-
-	if (slash && (err = wan_snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path),
-					 path)) < 0)
-		return err;
-	if ((tfd = xopen(tmpdir, O_RDONLY | O_DIRECTORY, 0)) < 0)
-		return wan_err_sys(0, "cannot create a temp file in '%s'", tmpdir);
-	if ((dfd = xopen(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY, 0)) < 0)
-		err = wan_err_sys(0, "cannot publish manifest '%s'", path);
-	else
-		err = manifest_write_at(m, dfd, name, path, tfd, tmpdir);
-	xclose(dfd);
-	xclose(tfd);
-	return err;
-}
-
 int manifest_write_at(json_t *m, int dirfd, const char *name, const char *path,
 		      int tmpfd, const char *tmpdir)
 {

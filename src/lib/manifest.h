@@ -28,12 +28,10 @@ int manifest_load_file(const char *path, json_t **out);
 int manifest_load_at(int dirfd, const char *name, const char *path, json_t **out);
 /* Parse manifest text (fuzzing entry point). */
 int manifest_parse(const char *text, size_t len, const char *name, json_t **out);
-/* Publish m at path: temp file beside it, fsync, link (no replace), fsync
- * the directory. An existing file is left alone (same id, same content). */
-int manifest_write(json_t *m, const char *path, const char *tmpdir);
-/* The same through descriptors: published as name in the folder dirfd
- * (path names it in messages), its temp file made in the folder tmpfd
- * (tmpdir names it). */
+/* Publish m as name in the folder dirfd (path names it in messages): a temp
+ * file made in the folder tmpfd (tmpdir names it), fsync, link (no
+ * replace), fsync of dirfd. An existing file is left alone (same id, same
+ * content). */
 int manifest_write_at(json_t *m, int dirfd, const char *name, const char *path,
 		      int tmpfd, const char *tmpdir);
 

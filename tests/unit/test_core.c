@@ -10,6 +10,8 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -151,6 +153,25 @@ static void test_manifest_accepts(void **state)
 	json_decref(arr);
 }
 
+/* manifest_write_at for m.json in dir, its temp file in tmp: the folders
+ * as descriptors, as the store passes them. */
+static int write_in(json_t *m, const char *dir, const char *name, const char *tmp)
+{
+	char path[1024];
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY), tfd = open(tmp, O_RDONLY | O_DIRECTORY), err;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_true(dfd >= 0);
+	if (tfd < 0) {
+		close(dfd);
+		return wan_err_sys(0, "cannot create a temp file in '%s'", tmp);
+	}
+	err = manifest_write_at(m, dfd, name, path, tfd, tmp);
+	close(dfd);
+	close(tfd);
+	return err;
+}
+
 static void test_manifest_files(void **state)
 {
 	char dir[] = "/tmp/test_core.XXXXXX", p[512], tmp[512], q[512];
@@ -186,17 +207,17 @@ static void test_manifest_files(void **state)
 
 	/* Written once, read back, never rewritten; the temp file is gone. */
 	snprintf(p, sizeof(p), "%s/m.json", dir);
-	assert_int_equal(manifest_write(m, p, tmp), 0);
+	assert_int_equal(write_in(m, dir, "m.json", tmp), 0);
 	assert_int_equal(stat(p, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0444);
 	assert_int_equal(manifest_load_file(p, &back), 0);
 	assert_true(json_equal(back, m));
 	json_decref(back);
-	assert_int_equal(manifest_write(m, p, tmp), 0);
+	assert_int_equal(write_in(m, dir, "m.json", tmp), 0);
 	assert_int_equal(rmdir(tmp), 0); /* empty */
 	/* A temp folder that does not exist: a clean error, nothing published. */
 	snprintf(p, sizeof(p), "%s/n.json", dir);
-	assert_true(manifest_write(m, p, tmp) < 0);
+	assert_true(write_in(m, dir, "n.json", tmp) < 0);
 	assert_non_null(strstr(wan_errmsg(), "cannot create"));
 	assert_int_not_equal(access(p, F_OK), 0);
 
