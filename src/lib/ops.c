@@ -187,7 +187,8 @@ static int rollback_check_target(struct wan_state *st, const char *model, const 
 		goto out;
 	}
 tree:
-	if (!release_exists(st, model, id) || !m) {
+	/* m is loaded: only the manifest's own restore returns before. */
+	if (!release_exists(st, model, id)) {
 		err = wan_err(WAN_ENOTFOUND, "release %s of '%s' is not in the store", id, model);
 		goto out;
 	}

@@ -20,7 +20,9 @@
  *  - the stat cache is believed only for an entry strictly newer than the
  *    file (git's racily-clean rule) holding a well-formed hash;
  *  - gc removes unreferenced objects and leaves alone what is not an
- *    object: other names, a file where a folder of objects would be.
+ *    object: other names, a file where a folder of objects would be;
+ *  - a manifest asked for by an id too long for a name is an error;
+ *  - status shows alert labels that do not parse as their text.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -524,6 +526,29 @@ static void test_gc_strangers(void **state)
 	assert_true(exists(p, "short"));
 }
 
+static void test_odd_inputs(void **state)
+{
+	struct fx *x = *state;
+	sqlite3 *db = wan_db_handle(wan_state_db(x->st));
+	char id[200];
+	json_t *m = NULL, *st = NULL, *a;
+
+	memset(id, 'a', sizeof(id) - 1);
+	id[sizeof(id) - 1] = '\0';
+	assert_true(wan_manifest_load(x->st, "m", id, &m) < 0);
+	assert_null(m);
+	/* Labels written by something else than the monitor, not JSON: shown
+	 * as the text they are, not dropped. */
+	assert_int_equal(sqlite3_exec(db, "INSERT INTO alerts(name, labels, state, fired_at)"
+				      " VALUES('Odd', '{not json', 'firing', 1)", NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(wan_status(x->st, &st), 0);
+	a = json_array_get(json_object_get(st, "alerts"), 0);
+	assert_string_equal(json_string_value(json_object_get(a, "name")), "Odd");
+	assert_string_equal(json_string_value(json_object_get(a, "labels")), "{not json");
+	json_decref(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -535,6 +560,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rollback_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stat_cache_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc_strangers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_odd_inputs, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
