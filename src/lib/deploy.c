@@ -464,8 +464,10 @@ int wan_deploy(struct wan_state *st, const struct wan_deploy_opts *o, json_t **r
 					    sizeof(m->source))) < 0)
 			goto out;
 		if (o->source && (err = path_absolute(m->source, sizeof(m->source), NULL,
-						      o->source)) < 0)
+						      o->source)) < 0) {
+			wan_err_prefix(err, "--source '%.64s...'", o->source);
 			goto out;
+		}
 		specs[i] = m->spec;
 		/* Not deployed, or an unmanaged folder (adopted): no release
 		 * to come from. Anything else there (a plain file, a link not

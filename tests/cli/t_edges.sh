@@ -5,7 +5,7 @@
 # unknown deployment id, a rollback target whose object was damaged, and
 # verify finding an extra file, a file made a symlink, a file of another
 # size, and a file that is no longer the store's object; a release a failed
-# deploy ingested is no default rollback target.
+# deploy ingested is no default rollback target; a --source too long.
 T=t_edges; . "$(dirname "$0")/../crash/lib.sh"
 export WANCTL_NO_FSYNC=1
 
@@ -92,6 +92,12 @@ err_has "no previous release"
 check "still A after the refused rollback" test "$(current production m)" = "$A"
 run 0 "$W" rollback --model m --to "$B"
 check "an explicit --to may still go there" test "$(current production m)" = "$B"
+# A --source path too long for a path: refused, named (it said only "path
+# too long"), production untouched.
+run 1 "$W" deploy m --source "/$(printf 'x%.0s' $(seq 4200))"
+err_has "--source '/xxxxxxxx"
+err_has "path too long"
+check "too long a --source: production untouched" test "$(current production m)" = "$B"
 
 cd "$SCRATCH"
 wt_done
