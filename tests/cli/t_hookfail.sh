@@ -11,6 +11,7 @@
 #    production stays on the new release and says so;
 #  - post_rollback failing after `wanctl rollback`: a warning, the rollback
 #    stands (exit 0);
+#  - a post_switch hook that moves the link: release.link fails, undone;
 #  - max_deployment_time exceeded at the check after the switch (a 3 s
 #    pre_switch hook, a 2 s limit) and at the check before it (1 s limit;
 #    strace delays the first store link by 1.5 s): exit 1, production put
@@ -177,4 +178,18 @@ else
 	check "slower smoke: back on A" test "$(current production m)" = "$A"
 	check "INV after the smoke regression" inv_check "$SCRATCH/w/production" "m=$A"
 fi
+
+# --- a post_switch hook that moves the link itself (back to the release
+# before): the check after the switch sees production not on the new
+# release, says so, and the deployment is undone.
+now=$(current production m)
+printf '%s\n' 't=$(readlink "$WANCTL_CKPT_DIR")' \
+	'ln -sfn "${t%/*}/$WANCTL_FROM_RELEASE" "$WANCTL_CKPT_DIR"' > "$SCRATCH/move.sh"
+cfg move.json ".deployment.hooks.post_switch = \"sh $SCRATCH/move.sh\""
+run 4 "$W" --config move.json --json deploy m --source "$S/B"
+jq_is .status rolled_back
+jq_is '[.report.checks[] | select(.id == "release.link") | .status] | join(",")' fail
+err_has "does not resolve to release"
+check "moved link: back on $now" test "$(current production m)" = "$now"
+check "INV after the moved link" inv_check "$SCRATCH/w/production" "m=$now"
 wt_done
