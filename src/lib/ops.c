@@ -1117,10 +1117,16 @@ int wan_gc(struct wan_state *st, bool dry_run, json_t **out)
 					continue;
 				if (fstatat(fd, oe->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 					continue;
+				/* Counted only once gone (or, dry, as it would be). */
+				if (!dry_run && xunlinkat(fd, oe->d_name, 0) < 0) {
+					wan_log(WAN_LOG_WARN, "cannot remove unreferenced object "
+						"'%s/%s/%s': %s", dir, de->d_name, oe->d_name,
+						strerror(errno));
+					continue;
+				}
 				nobj++;
 				freed += (uint64_t)sb.st_size;
-				if (!dry_run && xunlinkat(fd, oe->d_name, 0) == 0)
-					changed = true;
+				changed = !dry_run;
 			}
 			if (changed && xfsync(fd) < 0)
 				wan_log(WAN_LOG_WARN, "cannot fsync '%s/%s': %s", dir, de->d_name,

@@ -52,9 +52,8 @@ static int errno_by_name(const char *s)
 	return 0;
 }
 
-static void fault_parse(void)
+static void fault_parse_spec(const char *env)
 {
-	const char *env = getenv("WANCTL_FAULT");
 	char spec[512], *save = NULL, *tok;
 
 	nfaults = 0;
@@ -81,6 +80,19 @@ static void fault_parse(void)
 				nfaults++;
 		}
 	}
+}
+
+static void fault_parse(void)
+{
+	fault_parse_spec(getenv("WANCTL_FAULT"));
+}
+
+void xio_fault_arm(const char *spec)
+{
+	pthread_once(&fault_once, fault_parse);
+	fault_parse_spec(spec);
+	for (int op = 0; op < OP__N; op++)
+		atomic_store(&counts[op], 0);
 }
 
 /* 0: no fault; >0 errno to fail with; -1 short transfer. */

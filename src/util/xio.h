@@ -43,6 +43,13 @@ int xfsync_dir(const char *path);
 /* fsync the directory holding path. */
 int xfsync_parent(const char *path);
 
+#ifdef WAN_TEST_HOOKS
+/* Replace the faults of WANCTL_FAULT with spec (same syntax; NULL or ""
+ * for none) and count the operations from zero again: a unit test arms
+ * one fault around one call. Not thread-safe against running I/O. */
+void xio_fault_arm(const char *spec);
+#endif
+
 /* Number of fsyncs issued by this process (for tests and the audit). */
 uint64_t xio_fsync_count(void);
 /* True when WANCTL_NO_FSYNC is set. */

@@ -21,6 +21,9 @@
  *    file (git's racily-clean rule) holding a well-formed hash;
  *  - gc removes unreferenced objects and leaves alone what is not an
  *    object: other names, a file where a folder of objects would be;
+ *  - faults injected into one call (xio_fault_arm): relinking a tree,
+ *    removing a link and gc's removal of an object each fail cleanly,
+ *    leave no temp name behind, and a later try works;
  *  - a manifest asked for by an id too long for a name is an error;
  *  - status shows alert labels that do not parse as their text.
  */
@@ -41,6 +44,7 @@
 #include "util/common.h"
 #include "util/path.h"
 #include "util/sha256.h"
+#include "util/xio.h"
 #include "lib/db.h"
 #include "lib/state.h"
 #include "wanctl/config.h"
@@ -526,6 +530,68 @@ static void test_gc_strangers(void **state)
 	assert_true(exists(p, "short"));
 }
 
+static void test_injected_faults(void **state)
+{
+	struct fx *x = *state;
+	static const struct { const char *spec, *msg; } f[] = {
+		{ "link:1:EIO", "cannot link" },
+		{ "rename:1:EIO", "cannot replace" },
+		{ "fsync:1:EIO", "cannot fsync the folder of" },
+	};
+	char p[1100], sub[1024], staging[300], b[WAN_RELEASE_ID_LEN + 1];
+	json_t *m = NULL, *out = NULL;
+	struct stat sb;
+
+	assert_int_equal(wan_manifest_load(x->st, "m", x->a, &m), 0);
+	snprintf(sub, sizeof(sub), "%s/%s/sub", x->rel, x->a);
+	snprintf(p, sizeof(p), "%s/tok.json", sub);
+	for (size_t i = 0; i < ARRAY_SIZE(f); i++) {
+		unlink(p);
+		xio_fault_arm(f[i].spec);
+		assert_true(release_relink_tree(x->st, "m", x->a, m) < 0);
+		xio_fault_arm(NULL);
+		if (!strstr(wan_errmsg(), f[i].msg))
+			fail_msg("%s: '%s' lacks '%s'", f[i].spec, wan_errmsg(), f[i].msg);
+		assert_false(exists(sub, "tok.json.wanctl-fix"));
+		assert_int_equal(release_relink_tree(x->st, "m", x->a, m), 0);
+		assert_int_equal(stat(p, &sb), 0);
+	}
+	json_decref(m);
+
+	/* Removing production's link: the unlink fails, the link stays; the
+	 * fsync after it fails, the error says so. */
+	xio_fault_arm("unlink:1:EIO");
+	assert_true(release_unlink(x->st, "m") < 0);
+	xio_fault_arm(NULL);
+	assert_non_null(strstr(wan_errmsg(), "cannot remove"));
+	assert_true(exists(x->prod, "m"));
+	xio_fault_arm("fsync:1:EIO");
+	assert_true(release_unlink(x->st, "m") < 0);
+	xio_fault_arm(NULL);
+	assert_non_null(strstr(wan_errmsg(), "cannot fsync"));
+	assert_int_equal(release_switch(x->st, "m", x->a), 0);
+
+	/* gc: an object it cannot remove is not reported removed, and stays
+	 * for the next gc. */
+	snprintf(staging, sizeof(staging), "%s/staging/A", x->dir);
+	for (const char *c = "XYZ"; *c; c++) {
+		char v[20];
+		snprintf(v, sizeof(v), "fedcba987654321%c", *c);
+		put(staging, "w2.bin", v);
+		deploy_ok(x, b);
+	}
+	xio_fault_arm("unlink:1:EIO");
+	assert_int_equal(wan_gc(x->st, false, &out), 0);
+	xio_fault_arm(NULL);
+	assert_int_equal(json_array_size(json_object_get(out, "releases_removed")), 1);
+	assert_int_equal(json_integer_value(json_object_get(out, "objects_removed")), 0);
+	assert_int_equal(json_integer_value(json_object_get(out, "bytes_freed")), 0);
+	json_decref(out);
+	assert_int_equal(wan_gc(x->st, false, &out), 0);
+	assert_int_equal(json_integer_value(json_object_get(out, "objects_removed")), 1);
+	json_decref(out);
+}
+
 static void test_odd_inputs(void **state)
 {
 	struct fx *x = *state;
@@ -560,6 +626,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rollback_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stat_cache_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc_strangers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_injected_faults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_odd_inputs, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
