@@ -50,6 +50,7 @@
 #include "wanctl/config.h"
 #include "wanctl/error.h"
 #include "wanctl/store.h"
+#include "store_fx.h"
 
 struct fx {
 	char dir[256], prod[300], rel[320], tmp[320];
@@ -58,17 +59,6 @@ struct fx {
 	char a[WAN_RELEASE_ID_LEN + 1];   /* release of the first deploy */
 	char link[1024];                  /* production/m's text then */
 };
-
-static void put(const char *dir, const char *name, const char *text)
-{
-	char p[512];
-	FILE *f;
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	assert_non_null(f = fopen(p, "w"));
-	fputs(text, f);
-	fclose(f);
-}
 
 static const char *const one[] = { "m" };
 
@@ -89,28 +79,17 @@ static void deploy_ok(struct fx *x, char to[WAN_RELEASE_ID_LEN + 1])
 static int setup(void **state)
 {
 	struct fx *x = calloc(1, sizeof(*x));
-	char cfg[2048], staging[300];
+	char staging[300];
 
-	snprintf(x->dir, sizeof(x->dir), "%s/wanctl-test_release.XXXXXX",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	assert_non_null(mkdtemp(x->dir));
+	fx_state_open(x->dir, "test_release", &x->cfg, &x->st);
 	snprintf(staging, sizeof(staging), "%s/staging/A/sub", x->dir);
 	assert_int_equal(path_mkdirs(staging, 0755), 0);
-	put(staging, "tok.json", "{\"v\": 1}\n");
+	fx_put(staging, "tok.json", "{\"v\": 1}\n");
 	snprintf(staging, sizeof(staging), "%s/staging/A", x->dir);
-	put(staging, "config.json", "{\"dim\": 1536}\n");
-	put(staging, "weights.bin", "0123456789abcdef");
-	put(staging, "w2.bin", "fedcba9876543210");
+	fx_put(staging, "w2.bin", "fedcba9876543210");
 	snprintf(x->prod, sizeof(x->prod), "%s/production", x->dir);
 	snprintf(x->rel, sizeof(x->rel), "%s/.wanctl/releases/m", x->prod);
 	snprintf(x->tmp, sizeof(x->tmp), "%s/.wanctl/tmp", x->prod);
-	snprintf(cfg, sizeof(cfg),
-		 "{\"source_models_path\":\"%s/staging\",\"target_models_path\":\"%s\","
-		 "\"backup_path\":\"%s/backups\",\"backup\":{\"before_deploy\":false},"
-		 "\"validation\":{\"enabled\":false},\"models\":{\"m\":{\"source\":\"A\"}}}",
-		 x->dir, x->prod, x->dir);
-	assert_int_equal(wan_config_load_string(&x->cfg, cfg, "test.json", x->dir), 0);
-	assert_int_equal(wan_state_open(&x->st, x->cfg, WAN_STATE_LOCK, 0, "test_release"), 0);
 	deploy_ok(x, x->a);
 	{
 		char p[320];
@@ -129,9 +108,7 @@ static int teardown(void **state)
 {
 	struct fx *x = *state;
 
-	wan_state_close(x->st);
-	wan_config_free(x->cfg);
-	path_remove_tree(x->dir);
+	fx_state_close(x->dir, x->cfg, x->st);
 	free(x);
 	return 0;
 }
@@ -183,8 +160,8 @@ static void test_manifest_lost(void **state)
 	}
 	assert_true(dir_empty(x->tmp));
 	/* A release id that names a plain file is no release. */
-	put(x->rel, "0123456789abcdef", "x");
-	put(x->rel, "0123456789abcdef.json", "{}");
+	fx_put(x->rel, "0123456789abcdef", "x");
+	fx_put(x->rel, "0123456789abcdef.json", "{}");
 	assert_false(release_exists(x->st, "m", "0123456789abcdef"));
 	json_decref(m);
 }
@@ -253,8 +230,8 @@ static void test_sweep_target(void **state)
 	char p[1024], id[WAN_RELEASE_ID_LEN + 1];
 
 	/* Not wanctl's, whatever their names say: kept. */
-	put(x->prod, "..wanctl-new", "a file without a model name");
-	put(x->prod, ".m.wanctl-old", "a plain file");
+	fx_put(x->prod, "..wanctl-new", "a file without a model name");
+	fx_put(x->prod, ".m.wanctl-old", "a plain file");
 	/* wanctl's: a link left by a switch, removed. */
 	snprintf(p, sizeof(p), "%s/.m.wanctl-new", x->prod);
 	assert_int_equal(symlink("somewhere", p), 0);
@@ -274,7 +251,7 @@ static void test_sweep_target(void **state)
 	snprintf(p, sizeof(p), "%s/.m.wanctl-old", x->prod);
 	unlink(p);
 	assert_int_equal(mkdir(p, 0755), 0);
-	put(p, "only-copy.bin", "data");
+	fx_put(p, "only-copy.bin", "data");
 	link_to(x, "m", "fedcba9876543210");
 	assert_int_equal(release_sweep_target(x->st), 0);
 	assert_true(exists(p, "only-copy.bin"));
@@ -295,7 +272,7 @@ static void test_links_and_folders(void **state)
 	/* release_unlink removes a link, never a folder. */
 	snprintf(p, sizeof(p), "%s/n", x->prod);
 	assert_int_equal(mkdir(p, 0755), 0);
-	put(p, "keep.bin", "x");
+	fx_put(p, "keep.bin", "x");
 	assert_int_equal(release_unlink(x->st, "n"), 0);
 	assert_true(exists(p, "keep.bin"));
 	assert_int_equal(release_unlink(x->st, "nothing-here"), 0);
@@ -383,7 +360,7 @@ static void test_rollback_refusals(void **state)
 	/* A second release, then production/m an unmanaged folder: rollback
 	 * --to does not replace what it does not manage. */
 	snprintf(staging, sizeof(staging), "%s/staging/A", x->dir);
-	put(staging, "w2.bin", "fedcba987654321X");
+	fx_put(staging, "w2.bin", "fedcba987654321X");
 	deploy_ok(x, b);
 	assert_string_not_equal(b, x->a);
 	assert_int_equal(wan_deploy_list(x->st, "completed", "m", 1, &list), 0);
@@ -393,7 +370,7 @@ static void test_rollback_refusals(void **state)
 	snprintf(p, sizeof(p), "%s/m", x->prod);
 	assert_int_equal(unlink(p), 0);
 	assert_int_equal(mkdir(p, 0755), 0);
-	put(p, "mine.bin", "x");
+	fx_put(p, "mine.bin", "x");
 	o.to = x->a;
 	assert_true(wan_rollback(x->st, &o, &res) < 0);
 	assert_non_null(strstr(wan_errmsg(), "unmanaged folder"));
@@ -495,21 +472,21 @@ static void test_gc_strangers(void **state)
 	/* Not objects: a file named like a folder of them, a folder that is
 	 * not two hex digits, a 62-character name that is not hex, a name of
 	 * the wrong length. */
-	put(objs, "zz", "a file");
+	fx_put(objs, "zz", "a file");
 	snprintf(p, sizeof(p), "%s/qq", objs);
 	assert_int_equal(mkdir(p, 0755), 0);
-	put(p, odd, "x");
+	fx_put(p, odd, "x");
 	snprintf(p, sizeof(p), "%s/ab", objs);
 	mkdir(p, 0755);
-	put(p, odd, "x");
-	put(p, "short", "x");
+	fx_put(p, odd, "x");
+	fx_put(p, "short", "x");
 	/* Four releases: the oldest is collected (deployment.keep_releases 3). */
 	snprintf(staging, sizeof(staging), "%s/staging/A", x->dir);
-	put(staging, "w2.bin", "fedcba987654321X");
+	fx_put(staging, "w2.bin", "fedcba987654321X");
 	deploy_ok(x, b);
-	put(staging, "w2.bin", "fedcba987654321Y");
+	fx_put(staging, "w2.bin", "fedcba987654321Y");
 	deploy_ok(x, b);
-	put(staging, "w2.bin", "fedcba987654321Z");
+	fx_put(staging, "w2.bin", "fedcba987654321Z");
 	deploy_ok(x, b);
 	assert_int_equal(wan_gc(x->st, true, &out), 0);
 	assert_int_equal(json_array_size(json_object_get(out, "releases_removed")), 1);
@@ -577,7 +554,7 @@ static void test_injected_faults(void **state)
 	for (const char *c = "XYZ"; *c; c++) {
 		char v[20];
 		snprintf(v, sizeof(v), "fedcba987654321%c", *c);
-		put(staging, "w2.bin", v);
+		fx_put(staging, "w2.bin", v);
 		deploy_ok(x, b);
 	}
 	xio_fault_arm("unlink:1:EIO");

@@ -29,6 +29,7 @@
 #include "wanctl/config.h"
 #include "wanctl/error.h"
 #include "wanctl/store.h"
+#include "store_fx.h"
 
 struct fx {
 	char dir[256];
@@ -36,36 +37,11 @@ struct fx {
 	struct wan_state *st;
 };
 
-static void put(const char *dir, const char *name, const char *text)
-{
-	char p[512];
-	FILE *f;
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	assert_non_null(f = fopen(p, "w"));
-	fputs(text, f);
-	fclose(f);
-}
-
 static int setup(void **state)
 {
 	struct fx *x = calloc(1, sizeof(*x));
-	char cfg[2048], staging[300];
 
-	snprintf(x->dir, sizeof(x->dir), "%s/wanctl-test_store.XXXXXX",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	assert_non_null(mkdtemp(x->dir));
-	snprintf(staging, sizeof(staging), "%s/staging/A", x->dir);
-	assert_int_equal(path_mkdirs(staging, 0755), 0);
-	put(staging, "config.json", "{\"dim\": 1536}\n");
-	put(staging, "weights.bin", "0123456789abcdef");
-	snprintf(cfg, sizeof(cfg),
-		 "{\"source_models_path\":\"%s/staging\",\"target_models_path\":\"%s/production\","
-		 "\"backup_path\":\"%s/backups\",\"backup\":{\"before_deploy\":false},"
-		 "\"validation\":{\"enabled\":false},\"models\":{\"m\":{\"source\":\"A\"}}}",
-		 x->dir, x->dir, x->dir);
-	assert_int_equal(wan_config_load_string(&x->cfg, cfg, "test.json", x->dir), 0);
-	assert_int_equal(wan_state_open(&x->st, x->cfg, WAN_STATE_LOCK, 0, "test_store"), 0);
+	fx_state_open(x->dir, "test_store", &x->cfg, &x->st);
 	*state = x;
 	return 0;
 }
@@ -74,9 +50,7 @@ static int teardown(void **state)
 {
 	struct fx *x = *state;
 
-	wan_state_close(x->st);
-	wan_config_free(x->cfg);
-	path_remove_tree(x->dir);
+	fx_state_close(x->dir, x->cfg, x->st);
 	free(x);
 	return 0;
 }
