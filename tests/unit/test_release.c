@@ -18,7 +18,8 @@
  *  - rollback --to refuses an unmanaged folder in production, and a
  *    rollback by deployment id refuses a model no longer deployed;
  *  - the stat cache is believed only for an entry strictly newer than the
- *    file (git's racily-clean rule) holding a well-formed hash;
+ *    file's mtime and ctime (git's racily-clean rule) holding a
+ *    well-formed hash;
  *  - gc removes unreferenced objects and leaves alone what is not an
  *    object: other names, a file where a folder of objects would be;
  *  - faults injected into one call (xio_fault_arm): relinking a tree,
@@ -39,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/common.h"
@@ -402,18 +404,19 @@ static void test_rollback_refusals(void **state)
 	}
 }
 
-/* Set the stat cache entry of staging file name: its sha256 (text) and,
- * when racy, its recorded time equal to the file's mtime. */
-static void cache_set(struct fx *x, const char *name, const char *sha, bool racy)
+/* Set the stat cache entry of staging file name: its sha256 (text) and
+ * its recorded time: the file's mtime ("mtime_ns"), its ctime
+ * ("ctime_ns"), or as it was (NULL). */
+static void cache_set(struct fx *x, const char *name, const char *sha, const char *rec)
 {
 	sqlite3 *db = wan_db_handle(wan_state_db(x->st));
 	sqlite3_stmt *q;
-	char like[300];
+	char like[300], sql[200];
 
 	snprintf(like, sizeof(like), "%%/staging/A/%s", name);
-	assert_int_equal(sqlite3_prepare_v2(db, racy ?
-		"UPDATE stat_cache SET sha256 = ?1, recorded_ns = mtime_ns WHERE path LIKE ?2" :
-		"UPDATE stat_cache SET sha256 = ?1 WHERE path LIKE ?2", -1, &q, NULL), SQLITE_OK);
+	snprintf(sql, sizeof(sql), "UPDATE stat_cache SET sha256 = ?1, recorded_ns = %s"
+		 " WHERE path LIKE ?2", rec ? rec : "recorded_ns");
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
 	sqlite3_bind_text(q, 1, sha, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, like, -1, SQLITE_STATIC);
 	assert_int_equal(sqlite3_step(q), SQLITE_DONE);
@@ -437,17 +440,32 @@ static void test_stat_cache_rules(void **state)
 	json_decref(m);
 	/* Racily clean (recorded at the file's mtime, not after): the lie
 	 * about w2.bin is not believed, the file is hashed: same release. */
-	cache_set(x, "w2.bin", wsha, true);
+	cache_set(x, "w2.bin", wsha, "mtime_ns");
 	deploy_ok(x, to);
 	assert_string_equal(to, x->a);
+	/* Racily clean by its ctime only: the file's mtime set an hour back
+	 * (its ctime is now), hashed again, then the entry recorded at that
+	 * ctime: not believed either. */
+	{
+		struct timespec ts[2] = { { 0, UTIME_OMIT }, { time(NULL) - 3600, 0 } };
+		char p[400];
+
+		snprintf(p, sizeof(p), "%s/staging/A/w2.bin", x->dir);
+		assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+		deploy_ok(x, to);
+		assert_string_equal(to, x->a);
+		cache_set(x, "w2.bin", wsha, "ctime_ns");
+		deploy_ok(x, to);
+		assert_string_equal(to, x->a);
+	}
 	/* Not a hash: not believed either. */
-	cache_set(x, "w2.bin", "zz", false);
+	cache_set(x, "w2.bin", "zz", NULL);
 	deploy_ok(x, to);
 	assert_string_equal(to, x->a);
 	/* The control: a well-formed hash in an entry newer than the file is
 	 * believed (this is what makes redeploys fast), so the lie changes
 	 * the release; --rehash ignores the cache and finds the truth. */
-	cache_set(x, "w2.bin", wsha, false);
+	cache_set(x, "w2.bin", wsha, NULL);
 	deploy_ok(x, to);
 	assert_string_not_equal(to, x->a);
 	{
