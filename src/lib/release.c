@@ -158,7 +158,8 @@ int release_publish(struct wan_state *st, const char *model, const char *id,
 
 	if (release_exists(st, model, id))
 		return 0;
-	/* Names for messages; mname is "<16 hex>.json" (release_id_ok). */
+	/* Names for messages; mname is "<16 hex>.json" (ids are computed, or
+	 * checked by the backup repository, before they come here). */
 	wan_msgname(mdir, sizeof(mdir), "%s/releases/%s", st->path, model);
 	wan_release_manifest_path(st, model, id, mpath, sizeof(mpath));
 	wan_release_dir(st, model, id, final, sizeof(final));
