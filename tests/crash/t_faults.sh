@@ -25,7 +25,10 @@
 # src/lib/{store,deploy,release,state,ops,manifest}.c and the line calls the
 # libc function itself (not an x* wrapper: optimised builds tail-call
 # linkat, unlinkat, ... from xio, and libc-internal calls such as strftime
-# reading the time zone or sysconf reading /sys are left out). Each point
+# reading the time zone or sysconf reading /sys are left out). A call made
+# inside a path_* helper of src/util/path.c (openat2 of path_open_beneath,
+# the tree removals' fstatat/unlinkat/readdir) is a point of the core line
+# that called the helper (up to 4 frames looked at). Each point
 # SYS:N is then failed alone with strace -e inject=SYS:error=E:when=N.
 # Threads: strace counts when=N per thread, and the ingest and verify
 # workers are threads (with workers=1 too: one worker is still a thread,
