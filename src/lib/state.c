@@ -605,14 +605,12 @@ int state_object_open(const struct wan_state *st, const char *sha, int flags)
 /* stat of rel beneath dirfd, no symlink followed: 0, or -1 with errno. */
 static int stat_beneath(int dirfd, const char *rel, struct stat *sb)
 {
-	int fd = path_open_beneath(dirfd, rel, O_PATH, 0), ret, e;
+	int fd = path_open_beneath(dirfd, rel, O_PATH, 0), ret;
 
 	if (fd < 0)
 		return -1;
 	ret = fstat(fd, sb);
-	e = errno;
-	close(fd);
-	errno = e;
+	close_keep_errno(fd);
 	return ret;
 }
 
@@ -630,14 +628,12 @@ int state_object_stat(const struct wan_state *st, const char *sha, struct stat *
 int state_release_stat(const struct wan_state *st, const char *model, const char *name,
 		       struct stat *sb)
 {
-	int fd = state_release_open(st, model, false), ret, e;
+	int fd = state_release_open(st, model, false), ret;
 
 	if (fd < 0)
 		return -1;
 	ret = stat_beneath(fd, name, sb);
-	e = errno;
-	close(fd);
-	errno = e;
+	close_keep_errno(fd);
 	return ret;
 }
 
@@ -646,7 +642,7 @@ int state_release_stat(const struct wan_state *st, const char *model, const char
 static int release_dir_open(const struct wan_state *st, const char *model, bool create)
 {
 	char rel[WAN_PATH_MAX];
-	int made = 0, fd, e;
+	int made = 0, fd;
 
 	if (wan_snprintf(rel, sizeof(rel), "releases/%s", model) < 0) {
 		wan_err_clear();
@@ -658,9 +654,7 @@ static int release_dir_open(const struct wan_state *st, const char *model, bool 
 	if (made) {
 		fd = path_open_beneath(st->dirfd, "releases", O_RDONLY | O_DIRECTORY, 0);
 		if (fd < 0 || xfsync(fd) < 0) {
-			e = errno;
-			xclose(fd);
-			errno = e;
+			close_keep_errno(fd);
 			return -1;
 		}
 		xclose(fd);

@@ -188,15 +188,13 @@ int path_open_parent_beneath(int dirfd, const char *rel, const char **base)
 int path_mkdir_beneath(int dirfd, const char *rel, mode_t mode)
 {
 	const char *base;
-	int pfd = path_open_parent_beneath(dirfd, rel, &base), ret = 1, e;
+	int pfd = path_open_parent_beneath(dirfd, rel, &base), ret = 1;
 
 	if (pfd < 0)
 		return -1;
 	if (xmkdirat(pfd, base, mode) < 0)
 		ret = errno == EEXIST ? 0 : -1;
-	e = errno;
-	close(pfd);
-	errno = e;
+	close_keep_errno(pfd);
 	return ret;
 }
 
@@ -214,16 +212,13 @@ int path_remove_beneath(int dirfd, const char *rel)
 
 DIR *path_opendir_at(int dirfd)
 {
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), e;
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d;
 
 	if (fd < 0)
 		return NULL;
-	if (!(d = fdopendir(fd))) {
-		e = errno;
-		close(fd);
-		errno = e;
-	}
+	if (!(d = fdopendir(fd)))
+		close_keep_errno(fd);
 	return d;
 }
 
@@ -283,11 +278,8 @@ int path_open_beneath(int dirfd, const char *rel, int flags, mode_t mode)
 			c = slash + 1;
 		}
 		fd = openat(cur, c, flags | O_NOFOLLOW | O_CLOEXEC, mode);
-		if (cur != dirfd) {
-			int e = errno;
-			close(cur);
-			errno = e;
-		}
+		if (cur != dirfd)
+			close_keep_errno(cur);
 		return fd;
 	}
 }

@@ -322,6 +322,15 @@ int xsymlinkat(const char *target, int dirfd, const char *linkp)
 	return symlinkat(target, dirfd, linkp);
 }
 
+void close_keep_errno(int fd)
+{
+	int e = errno;
+
+	if (fd >= 0)
+		close(fd);
+	errno = e;
+}
+
 int xfsync_dir(const char *path)
 {
 	int fd = xopen(path, O_RDONLY | O_DIRECTORY, 0), ret, e;

@@ -30,6 +30,10 @@ int xpwrite(int fd, const void *buf, size_t len, off_t off);
 int xfsync(int fd);
 /* close() once; reports a failing close (NFS reports write errors there). */
 int xclose(int fd);
+/* close() of a descriptor nothing was written through (a folder, an
+ * O_PATH handle), keeping errno for the caller's report; -1 is ignored.
+ * Not a fault point. */
+void close_keep_errno(int fd);
 int xrenameat(int olddir, const char *oldp, int newdir, const char *newp,
 	      unsigned flags);
 int xrename(const char *oldp, const char *newp);
