@@ -292,11 +292,11 @@ int release_switch(struct wan_state *st, const char *model, const char *id)
 			err = wan_err_sys(0, "cannot fsync '%s'", st->target);
 			goto out;
 		}
-		char old[WAN_PATH_MAX];
-		if ((err = path_join(old, sizeof(old), st->target, oldname)) < 0)
+		/* Through the production folder's descriptor, as the renames. */
+		if ((err = path_remove_beneath(fd, oldname)) < 0) {
+			wan_err_prefix(err, "production folder '%s'", st->target);
 			goto out;
-		if ((err = path_remove_tree(old)) < 0)
-			goto out;
+		}
 		if (xfsync(fd) < 0)
 			err = wan_err_sys(0, "cannot fsync '%s'", st->target);
 		goto out;
@@ -380,8 +380,7 @@ static int repair_file(struct wan_state *st, int rfd, const char *release, const
 	}
 	*fixed = true;
 out:
-	if (ofd >= 0)
-		xclose(ofd);
+	xclose(ofd);
 	xclose(pfd);
 	return err;
 }
