@@ -166,11 +166,6 @@ int manifest_parse(const char *text, size_t len, const char *name, json_t **out)
 	return 0;
 }
 
-int manifest_load_file(const char *path, json_t **out)
-{
-	return manifest_load_at(AT_FDCWD, path, path, out);
-}
-
 int manifest_load_at(int dirfd, const char *name, const char *path, json_t **out)
 {
 	struct stat sb;
@@ -211,8 +206,8 @@ out:
 int manifest_write_at(json_t *m, int dirfd, const char *name, const char *path,
 		      int tmpfd, const char *tmpdir)
 {
-	char tmp[WAN_PATH_MAX];
-	const char *tname = NULL;
+	/* tname: the temp file in tmpfd; tmp: its name in messages. */
+	char tname[64], tmp[WAN_PATH_MAX];
 	char *text = NULL;
 	struct stat sb;
 	bool made = false;
@@ -224,10 +219,9 @@ int manifest_write_at(json_t *m, int dirfd, const char *name, const char *path,
 	text = json_dumps(m, JSON_INDENT(1) | JSON_ENSURE_ASCII);
 	if (!text)
 		return wan_err(WAN_ENOMEM, "out of memory writing manifest");
-	if ((err = wan_snprintf(tmp, sizeof(tmp), "%s/manifest-%ld-%u", tmpdir,
-				(long)getpid(), __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED))) < 0)
-		goto out;
-	tname = tmp + strlen(tmpdir) + 1;
+	snprintf(tname, sizeof(tname), "manifest-%ld-%u", (long)getpid(),
+		 __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
+	wan_msgname(tmp, sizeof(tmp), "%s/%s", tmpdir, tname);
 	fd = xopenat(tmpfd, tname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0444);
 	if (fd < 0) {
 		err = wan_err_sys(0, "cannot create '%s'", tmp);

@@ -21,10 +21,9 @@ int manifest_release_id(json_t *files, char id[17]);
 /* Validate a manifest document (structure, confined unique paths, sizes,
  * hashes, the id matches the files). name is used in messages. */
 int manifest_validate(json_t *m, const char *name);
-/* Load and validate a manifest file (bounded). */
-int manifest_load_file(const char *path, json_t **out);
-/* The same for the file name in the folder dirfd (not followed if a
- * symlink); path names it in messages. */
+/* Load and validate (bounded) the manifest file name in the folder dirfd
+ * (AT_FDCWD: a path), not followed if a symlink; path names it in
+ * messages. */
 int manifest_load_at(int dirfd, const char *name, const char *path, json_t **out);
 /* Parse manifest text (fuzzing entry point). */
 int manifest_parse(const char *text, size_t len, const char *name, json_t **out);

@@ -188,9 +188,9 @@ static void test_manifest_files(void **state)
 
 	/* Missing, a folder, a symlink, corrupt. */
 	snprintf(p, sizeof(p), "%s/none.json", dir);
-	assert_true(manifest_load_file(p, &back) < 0);
+	assert_true(manifest_load_at(AT_FDCWD, p, p, &back) < 0);
 	assert_null(back);
-	assert_int_equal(manifest_load_file(tmp, &back), WAN_ECORRUPT);
+	assert_int_equal(manifest_load_at(AT_FDCWD, tmp, tmp, &back), WAN_ECORRUPT);
 	assert_non_null(strstr(wan_errmsg(), "not a regular file"));
 	snprintf(p, sizeof(p), "%s/bad.json", dir);
 	{
@@ -199,10 +199,10 @@ static void test_manifest_files(void **state)
 		fputs("{\"format\":", f);
 		fclose(f);
 	}
-	assert_int_equal(manifest_load_file(p, &back), WAN_ECORRUPT);
+	assert_int_equal(manifest_load_at(AT_FDCWD, p, p, &back), WAN_ECORRUPT);
 	snprintf(q, sizeof(q), "%s/link.json", dir);
 	assert_int_equal(symlink(p, q), 0);
-	assert_true(manifest_load_file(q, &back) < 0);
+	assert_true(manifest_load_at(AT_FDCWD, q, q, &back) < 0);
 	assert_null(back);
 
 	/* Written once, read back, never rewritten; the temp file is gone. */
@@ -210,7 +210,7 @@ static void test_manifest_files(void **state)
 	assert_int_equal(write_in(m, dir, "m.json", tmp), 0);
 	assert_int_equal(stat(p, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0444);
-	assert_int_equal(manifest_load_file(p, &back), 0);
+	assert_int_equal(manifest_load_at(AT_FDCWD, p, p, &back), 0);
 	assert_true(json_equal(back, m));
 	json_decref(back);
 	assert_int_equal(write_in(m, dir, "m.json", tmp), 0);
