@@ -12,7 +12,8 @@
 #  - a rollback killed at its rename: left as it was;
 #  - recovery whose old release is gone from the store (bug 35: every
 #    command failed from then on, status included): restored from the
-#    backup repository and put back when the backup has it; otherwise
+#    backup repository and put back when the backup has it (also after
+#    that recovery is itself killed mid-restore); otherwise
 #    production stays on the new, complete release, the deployment is
 #    marked interrupted and the message says so.
 # SPEC "Promises": the next command finds the interrupted deployment,
@@ -137,6 +138,12 @@ cp "$P/.wanctl/releases/m/$A.json" "$SCRATCH/A.manifest"
 run 137 "$W" --config post.json deploy m --source "$S/B"
 check "on B after the kill" test "$(current production m)" = "$B"
 drop_a
+# Recovery itself killed at its first store link (the first object of A
+# restored from the backup): still in flight, and the next command
+# finishes the restore and puts A back.
+run 137 env WANCTL_FAULT=link:1:kill "$W" status
+check "the killed recovery left the deployment in flight" test "$(last_status)" = switching
+check "still on the complete B" test "$(current production m)" = "$B"
 recovered switching "production was put back on the previous releases"
 check "A restored from the backup and put back" test "$(current production m)" = "$A"
 check "INV after a recovery through the backup" inv_check "$P" "m=$A"
