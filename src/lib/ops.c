@@ -220,15 +220,8 @@ out:
  * beneath the state folder. */
 static DIR *releases_opendir(struct wan_state *st, const char *model)
 {
-	int fd = model ? state_release_open(st, model, false) :
-		 path_open_beneath(st->dirfd, "releases", O_RDONLY | O_DIRECTORY, 0);
-	DIR *d;
-
-	if (fd < 0)
-		return NULL;
-	if (!(d = fdopendir(fd)))
-		xclose(fd);
-	return d;
+	return path_fdopendir(model ? state_release_open(st, model, false) :
+			      path_open_beneath(st->dirfd, "releases", O_RDONLY | O_DIRECTORY, 0));
 }
 
 /* A release id, or an unambiguous prefix of one (as `list` shows them). */
@@ -1014,7 +1007,7 @@ int wan_gc(struct wan_state *st, bool dry_run, json_t **out)
 	DIR *d;
 	struct dirent *de;
 	size_t i;
-	int err = 0, sfd, rfd;
+	int err = 0, rfd;
 
 	*out = NULL;
 	if (keep < 2)
@@ -1086,56 +1079,49 @@ int wan_gc(struct wan_state *st, bool dry_run, json_t **out)
 	/* Through folder descriptors, never following a symlink: a folder
 	 * swapped for one cannot take the unlinks outside the store. */
 	wan_msgname(dir, sizeof(dir), "%s/objects/sha256", st->path);
-	if (st->objfd >= 0 && (sfd = path_open_beneath(st->objfd, ".", O_RDONLY | O_DIRECTORY,
-							0)) >= 0) {
-		if (!(d = fdopendir(sfd)))
-			xclose(sfd);
-		while (d && (de = readdir(d))) {
-			DIR *sd;
-			struct dirent *oe;
-			bool changed = false;
-			int fd;
+	d = st->objfd >= 0 ? path_opendir_at(st->objfd) : NULL;
+	while (d && (de = readdir(d))) {
+		DIR *sd;
+		struct dirent *oe;
+		bool changed = false;
+		int fd;
 
-			if (strlen(de->d_name) != 2)
+		if (strlen(de->d_name) != 2)
+			continue;
+		/* sd owns fd: closed with it. */
+		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			    O_CLOEXEC);
+		if (!(sd = path_fdopendir(fd)))
+			continue;
+		while ((oe = readdir(sd))) {
+			char sha[WAN_SHA256_HEX];
+			struct stat sb;
+			if (strlen(oe->d_name) != 62)
 				continue;
-			fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-				    O_CLOEXEC);
-			if (fd < 0)
+			memcpy(sha, de->d_name, 2);
+			memcpy(sha + 2, oe->d_name, 63); /* 62 hex + NUL */
+			if (!wan_sha256_is_hex(sha) || json_object_get(refs, sha))
 				continue;
-			if (!(sd = fdopendir(fd))) {
-				close(fd);
+			if (fstatat(fd, oe->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 				continue;
-			}
-			while ((oe = readdir(sd))) {
-				char sha[WAN_SHA256_HEX];
-				struct stat sb;
-				if (strlen(oe->d_name) != 62)
-					continue;
-				memcpy(sha, de->d_name, 2);
-				memcpy(sha + 2, oe->d_name, 63); /* 62 hex + NUL */
-				if (!wan_sha256_is_hex(sha) || json_object_get(refs, sha))
-					continue;
-				if (fstatat(fd, oe->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
-					continue;
-				/* Counted only once gone (or, dry, as it would be). */
-				if (!dry_run && xunlinkat(fd, oe->d_name, 0) < 0) {
-					wan_log(WAN_LOG_WARN, "cannot remove unreferenced object "
-						"'%s/%s/%s': %s", dir, de->d_name, oe->d_name,
-						strerror(errno));
-					continue;
-				}
-				nobj++;
-				freed += (uint64_t)sb.st_size;
-				changed = !dry_run;
-			}
-			if (changed && xfsync(fd) < 0)
-				wan_log(WAN_LOG_WARN, "cannot fsync '%s/%s': %s", dir, de->d_name,
+			/* Counted only once gone (or, dry, as it would be). */
+			if (!dry_run && xunlinkat(fd, oe->d_name, 0) < 0) {
+				wan_log(WAN_LOG_WARN, "cannot remove unreferenced object "
+					"'%s/%s/%s': %s", dir, de->d_name, oe->d_name,
 					strerror(errno));
-			closedir(sd);
+				continue;
+			}
+			nobj++;
+			freed += (uint64_t)sb.st_size;
+			changed = !dry_run;
 		}
-		if (d)
-			closedir(d);
+		if (changed && xfsync(fd) < 0)
+			wan_log(WAN_LOG_WARN, "cannot fsync '%s/%s': %s", dir, de->d_name,
+				strerror(errno));
+		closedir(sd);
 	}
+	if (d)
+		closedir(d);
 	wan_db_event(st->db, st->command, NULL, NULL, "gc", dry_run ? "dry-run" : "completed", NULL);
 	*out = json_pack("{s:O,s:I,s:I,s:b}", "releases_removed", removed,
 			 "objects_removed", (json_int_t)nobj, "bytes_freed", (json_int_t)freed,

@@ -210,9 +210,8 @@ int path_remove_beneath(int dirfd, const char *rel)
 	return err;
 }
 
-DIR *path_opendir_at(int dirfd)
+DIR *path_fdopendir(int fd)
 {
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d;
 
 	if (fd < 0)
@@ -220,6 +219,11 @@ DIR *path_opendir_at(int dirfd)
 	if (!(d = fdopendir(fd)))
 		close_keep_errno(fd);
 	return d;
+}
+
+DIR *path_opendir_at(int dirfd)
+{
+	return path_fdopendir(openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
 }
 
 int path_empty_at(int dirfd, const char *name)

@@ -32,6 +32,9 @@ int path_open_parent_beneath(int dirfd, const char *rel, const char **base);
 /* mkdir rel beneath dirfd (its parents opened with path_open_beneath):
  * 1 when created, 0 when something of that name exists, -1 with errno. */
 int path_mkdir_beneath(int dirfd, const char *rel, mode_t mode);
+/* fdopendir(fd), fd closed when that fails (or already -1): NULL with
+ * errno. The listing owns fd. */
+DIR *path_fdopendir(int fd);
 /* A listing of the folder dirfd with its own position (dirfd itself is not
  * moved); NULL with errno. */
 DIR *path_opendir_at(int dirfd);
